@@ -1,0 +1,608 @@
+"""The command line: parse, read the clock once, call one service, render.
+
+Every command's docstring is its --help text, with an example.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import typer
+
+from seqctl import settings
+from seqctl.cli import output
+from seqctl.errors import EXIT_INTERRUPTED, InvalidInput, SeqctlError, SpecError
+
+app = typer.Typer(
+    help="Outreach sequences as YAML in git, state in your own database, run by cron.",
+    pretty_exceptions_show_locals=False,
+    pretty_exceptions_enable=False,
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+contacts_app = typer.Typer(help="Manage contacts.", no_args_is_help=True, rich_markup_mode=None)
+task_app = typer.Typer(help="Complete or skip manual tasks.", no_args_is_help=True, rich_markup_mode=None)
+app.add_typer(contacts_app, name="contacts")
+app.add_typer(task_app, name="task")
+
+
+class State:
+    db_url: str = settings.DEFAULT_DATABASE_URL
+    now: datetime | None = None
+    debug: bool = False
+
+
+state = State()
+
+
+def parse_instant(value: str, option: str) -> datetime:
+    """An ISO 8601 instant with a UTC offset (Z or ±HH:MM); naive times are refused."""
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace(" ", "T"))
+    except ValueError:
+        raise InvalidInput(f"{option} {value!r}: not an ISO 8601 time like 2026-03-02T09:00:00Z") from None
+    if parsed.tzinfo is None:
+        raise InvalidInput(f"{option} {value!r}: add a UTC offset, e.g. {value}Z or {value}+01:00")
+    return parsed.astimezone(UTC)
+
+
+def now(override: str | None = None) -> datetime:
+    """The one clock reading of this command (`--now` replaces it)."""
+    if override is not None:
+        return parse_instant(override, "--now")
+    return state.now or datetime.now(UTC)
+
+
+def database(*, require_schema: bool = True) -> Any:
+    from seqctl.store.db import Database
+    from seqctl.store.migrate import require_current
+
+    db = Database(state.db_url)
+    if require_schema:
+        require_current(db)
+    return db
+
+
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print machine-readable JSON on stdout and nothing else.")
+]
+NowOption = Annotated[str | None, typer.Option("--now", help="Simulate the clock (ISO 8601 with offset).")]
+
+
+@app.callback()
+def main_options(
+    db: Annotated[
+        str | None,
+        typer.Option("--db", help="Database URL (default: $SEQCTL_DATABASE_URL or sqlite:///seqctl.db)."),
+    ] = None,
+    now_at: Annotated[
+        str | None,
+        typer.Option("--now", help="Simulate the clock for any command (ISO 8601 with offset)."),
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+) -> None:
+    state.db_url = settings.database_url(db)
+    state.now = parse_instant(now_at, "--now") if now_at else None
+    state.debug = debug
+
+
+@app.command()
+def init() -> None:
+    """Create or upgrade the database schema (runs the migrations).
+
+    Example: seqctl --db postgresql://localhost/seqctl init
+    """
+    from seqctl.store.migrate import upgrade
+
+    before, after = upgrade(database(require_schema=False))
+    output.note(
+        f"schema at {after}"
+        + (
+            " (created)"
+            if before is None
+            else " (already current)"
+            if before == after
+            else f" (upgraded from {before})"
+        )
+    )
+
+
+@app.command()
+def validate(files: Annotated[list[str], typer.Argument(help="Sequence files.")]) -> None:
+    """Check YAML and templates without touching the database.
+
+    Example: seqctl validate sequences/*.yaml
+    """
+    from seqctl.spec.loader import load_files
+
+    loaded = load_files(files)
+    count = sum(len(spec.sequences) for _, spec in loaded)
+    output.note(f"ok: {len(files)} file(s), {count} sequence(s)")
+
+
+@app.command("import")
+def import_(
+    files: Annotated[list[str], typer.Argument(help="Sequence files.")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; change nothing.")] = False,
+    on_removed: Annotated[
+        str | None,
+        typer.Option(
+            "--on-removed",
+            help="For enrollments on removed steps: 'exit', or a step id to move them to.",
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Create or update mailboxes and sequences, all or nothing; prints the plan.
+
+    Example: seqctl import sequences.example.yaml --dry-run
+    """
+    from seqctl.services.importer import import_files
+
+    plan = import_files(database(), files, now=now(), dry_run=dry_run, on_removed=on_removed)
+    if as_json:
+        output.print_json(plan.as_json())
+        return
+    for change in plan.changes:
+        details = f" ({'; '.join(change.details)})" if change.details and change.state != "unchanged" else ""
+        stranded = "".join(
+            f"\n    {n} enrollment(s) on removed step {sid}: {on_removed or 'refused'}"
+            for sid, n in change.stranded.items()
+        )
+        output.line(f"{change.kind} {change.key}: {change.state}{details}{stranded}")
+    output.note("dry run: nothing changed" if dry_run else "imported")
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the sequence file format (for editors).
+
+    Example: seqctl schema > seqctl.schema.json
+    """
+    from seqctl.spec.schema import json_schema
+
+    output.print_json(json_schema())
+
+
+@contacts_app.command("import")
+def contacts_import(
+    file: Annotated[
+        str,
+        typer.Argument(help="CSV with an 'email' column; other columns become fields, 'tags' tags."),
+    ],
+    as_json: JsonOption = False,
+) -> None:
+    """Upsert contacts by email from a CSV; bad rows are reported by line, the rest imported.
+
+    Example: seqctl contacts import leads.csv
+    """
+    from seqctl.services.contacts import import_csv
+
+    report = import_csv(database(), file, now=now())
+    problems = [{"line": p.line, "error": p.message} for p in report.problems]
+    if as_json:
+        output.print_json(
+            {
+                "created": report.created,
+                "updated": report.updated,
+                "unchanged": report.unchanged,
+                "problems": problems,
+            }
+        )
+    else:
+        for p in report.problems:
+            output.note(f"{file}:{p.line}: {p.message}")
+        output.note(
+            f"contacts: {report.created} created, {report.updated} updated, {report.unchanged} unchanged, {len(problems)} row problem(s)"
+        )
+
+
+@app.command()
+def enroll(
+    sequence: Annotated[str, typer.Argument(help="Sequence key.")],
+    email: Annotated[
+        list[str] | None, typer.Option("--email", help="Address to enroll (repeatable).")
+    ] = None,
+    csv: Annotated[str | None, typer.Option("--csv", help="CSV of contacts to upsert and enroll.")] = None,
+    tag: Annotated[str | None, typer.Option("--tag", help="Enroll every contact with this tag.")] = None,
+    start_at: Annotated[
+        str | None, typer.Option("--start-at", help="Start later (ISO 8601 with offset).")
+    ] = None,
+    step: Annotated[
+        str | None, typer.Option("--step", help="Start at this step instead of the first.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Enroll contacts; one already enrolled is reported and skipped.
+
+    Example: seqctl enroll cold-outreach --csv leads.csv --start-at 2026-12-01T09:00:00-05:00
+    """
+    from seqctl.services.operations import enroll as enroll_contacts
+
+    if sum(x is not None and x != [] for x in (email, csv, tag)) != 1:
+        raise InvalidInput("give exactly one of --email, --csv or --tag")
+    start = parse_instant(start_at, "--start-at") if start_at else None
+    report = enroll_contacts(
+        database(),
+        sequence,
+        emails=email,
+        csv_path=csv,
+        tag=tag,
+        start_at=start,
+        step=step,
+        now=now(),
+    )
+    if as_json:
+        output.print_json({"enrolled": report.enrolled, "skipped": report.skipped, "invalid": report.invalid})
+        return
+    for item in report.invalid:
+        output.note(
+            f"invalid: {item.get('email') or (csv or '') + ':' + str(item.get('line'))}: {item['error']}"
+        )
+    for item in report.skipped:
+        output.note(f"skipped {item['email']}: {item['reason']}")
+    output.note(
+        f"enrolled {len(report.enrolled)}, skipped {len(report.skipped)}, invalid {len(report.invalid)}"
+    )
+
+
+def _targets(sequence: str | None, email: str | None, enrollment_id: int | None) -> Any:
+    from seqctl.services.operations import select_enrollments
+
+    return select_enrollments(database(), enrollment_id=enrollment_id, sequence_key=sequence, email=email)
+
+
+SequenceArg = Annotated[str | None, typer.Argument(help="Sequence key.")]
+EmailOpt = Annotated[str | None, typer.Option("--email", help="The contact's address.")]
+IdOpt = Annotated[int | None, typer.Option("--id", help="Enrollment id.")]
+
+
+@app.command()
+def pause(sequence: SequenceArg = None, email: EmailOpt = None, enrollment_id: IdOpt = None) -> None:
+    """Pause an enrollment (--id), a contact in a sequence (SEQUENCE --email), or a whole SEQUENCE.
+
+    Example: seqctl pause cold-outreach --email ada@example.com
+    """
+    from seqctl.services.operations import pause as pause_enrollments
+
+    changed = pause_enrollments(database(), _targets(sequence, email, enrollment_id), now=now())
+    output.note(f"paused {len(changed)} enrollment(s)")
+
+
+@app.command()
+def resume(sequence: SequenceArg = None, email: EmailOpt = None, enrollment_id: IdOpt = None) -> None:
+    """Resume paused enrollments; a step already due runs at the next allowed time.
+
+    Example: seqctl resume cold-outreach
+    """
+    from seqctl.services.operations import resume as resume_enrollments
+
+    changed = resume_enrollments(database(), _targets(sequence, email, enrollment_id), now=now())
+    output.note(f"resumed {len(changed)} enrollment(s)")
+
+
+@app.command()
+def cancel(sequence: SequenceArg = None, email: EmailOpt = None, enrollment_id: IdOpt = None) -> None:
+    """End enrollments now (exit reason: manual); open tasks are skipped.
+
+    Example: seqctl cancel --id 42
+    """
+    from seqctl.services.operations import cancel as cancel_enrollments
+
+    changed = cancel_enrollments(database(), _targets(sequence, email, enrollment_id), now=now())
+    output.note(f"cancelled {len(changed)} enrollment(s)")
+
+
+@app.command()
+def tick(
+    now_at: NowOption = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Claim at most N enrollments.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Report what is due; change nothing.")] = False,
+    lease: Annotated[
+        int,
+        typer.Option("--lease", min=5, help="Seconds a claim is held before another tick may take it over."),
+    ] = 60,
+    as_json: JsonOption = False,
+) -> None:
+    """One idempotent pass over everything due. Cron runs it every minute.
+
+    Example: seqctl tick --now 2026-03-02T14:00:00Z
+    """
+    from datetime import timedelta
+
+    from seqctl.services.tick import Tick
+
+    started = time.monotonic()
+    runner = Tick(database(), now=now(now_at), lease=timedelta(seconds=lease))
+    report = runner.preview(limit) if dry_run else runner.run(limit)
+    duration = round(time.monotonic() - started, 3)
+    if as_json:
+        output.print_json({**report.as_json(), "dry_run": dry_run, "duration_s": duration})
+        return
+    if dry_run:
+        output.table(
+            report.due,
+            ["id", "sequence", "email", "step", "type", "due"],
+            title="due now",
+            empty="nothing due",
+        )
+        return
+    for message in report.errors:
+        output.note(message)
+    output.note(
+        f"tick {report.now:%Y-%m-%dT%H:%M:%SZ}: claimed {report.claimed}, sent {report.sent}, tasks {report.tasks}, "
+        f"branched {report.branched}, actions {report.actions}, exited {report.exited}, completed {report.completed}, "
+        f"deferred {report.deferred}, retried {report.retried}, failed {report.failed}, unknown {report.unknown}, "
+        f"{duration}s"
+    )
+
+
+@app.command()
+def queue(
+    sequence: SequenceArg = None,
+    due: Annotated[bool, typer.Option("--due", help="Only what is due (overdue) now.")] = False,
+    failed: Annotated[bool, typer.Option("--failed", help="Failed (dead-lettered) enrollments.")] = False,
+    unknown: Annotated[bool, typer.Option("--unknown", help="Sends whose outcome is unknown.")] = False,
+    limit: Annotated[int, typer.Option("--limit", min=1)] = 200,
+    as_json: JsonOption = False,
+) -> None:
+    """What runs next and when, and why it waits; what is overdue, failed or unknown.
+
+    Example: seqctl queue cold-outreach --due
+    """
+    from seqctl.services.reports import queue as queue_report
+
+    rows = queue_report(
+        database(),
+        now=now(),
+        sequence_key=sequence,
+        due=due,
+        failed=failed,
+        unknown=unknown,
+        limit=limit,
+    )
+    if as_json:
+        output.print_json(rows)
+    elif unknown:
+        output.table(
+            rows,
+            ["id", "sequence", "email", "step", "message_id", "attempted_at", "error"],
+            empty="no unknown sends",
+        )
+    else:
+        output.table(
+            rows,
+            ["id", "sequence", "email", "status", "step", "due", "why"],
+            empty="queue is empty",
+        )
+
+
+@app.command()
+def resolve(
+    send_id: Annotated[int, typer.Argument(help="The send's id from `seqctl queue --unknown`.")],
+    sent: Annotated[bool, typer.Option("--sent", help="It was delivered: move the enrollment on.")] = False,
+    not_sent: Annotated[
+        bool, typer.Option("--not-sent", help="It was not delivered: send it again.")
+    ] = False,
+) -> None:
+    """Settle a send whose outcome is unknown.
+
+    Example: seqctl resolve 17 --not-sent
+    """
+    from seqctl.services.operations import resolve as resolve_send
+
+    if sent == not_sent:
+        raise InvalidInput("give exactly one of --sent or --not-sent")
+    enrollment = resolve_send(database(), send_id, sent=sent, now=now())
+    output.note(
+        f"send {send_id} resolved as {'sent' if sent else 'not sent'}; enrollment {enrollment.id} is {enrollment.status} at {enrollment.current_step}"
+    )
+
+
+@app.command()
+def log(
+    sequence: SequenceArg = None,
+    email: EmailOpt = None,
+    enrollment_id: IdOpt = None,
+    as_json: JsonOption = False,
+) -> None:
+    """An enrollment's timeline: steps run, emails, tasks, events.
+
+    Example: seqctl log cold-outreach --email ada@example.com
+    """
+    from seqctl.services.reports import timeline
+
+    found = timeline(database(), enrollment_id=enrollment_id, sequence_key=sequence, email=email)
+    if as_json:
+        output.print_json(found)
+        return
+    for item in found:
+        output.line(
+            f"enrollment {item['id']} · {item['sequence']} · {item['email']} · {item['status']}"
+            + (f" ({item['exit_reason']})" if item["exit_reason"] else "")
+            + (f" · next {item['step']} at {item['next_run_at']}" if item["next_run_at"] else "")
+        )
+        output.table(
+            item["timeline"],
+            ["at", "what", "step", "outcome", "variant", "message_id", "error", "detail"],
+        )
+
+
+@app.command()
+def tasks(
+    owner: Annotated[str | None, typer.Option("--owner", help="Only this owner's tasks.")] = None,
+    include_closed: Annotated[bool, typer.Option("--all", help="Include done and skipped tasks.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Open manual tasks (call, LinkedIn, email, to-do), oldest due first.
+
+    Example: seqctl tasks --owner ada --json
+    """
+    from seqctl.services.reports import tasks as task_report
+
+    rows = task_report(database(), owner=owner, include_closed=include_closed)
+    if as_json:
+        output.print_json(rows)
+    else:
+        output.table(
+            rows,
+            ["id", "due", "owner", "kind", "email", "sequence", "step", "note", "status"],
+            empty="no open tasks",
+        )
+
+
+@task_app.command("done")
+def task_done(
+    task_id: Annotated[int, typer.Argument(help="Task id.")],
+    outcome: Annotated[str | None, typer.Option("--outcome", help="What happened, for the log.")] = None,
+) -> None:
+    """Complete a manual task; its enrollment moves on.
+
+    Example: seqctl task done 12 --outcome "left voicemail"
+    """
+    from seqctl.services.operations import finish_task
+
+    finish_task(database(), task_id, outcome=outcome, skipped=False, now=now())
+    output.note(f"task {task_id} done")
+
+
+@task_app.command("skip")
+def task_skip(
+    task_id: Annotated[int, typer.Argument(help="Task id.")],
+    outcome: Annotated[str | None, typer.Option("--outcome", help="Why, for the log.")] = None,
+) -> None:
+    """Skip a manual task; its enrollment moves on.
+
+    Example: seqctl task skip 12 --outcome "no phone number"
+    """
+    from seqctl.services.operations import finish_task
+
+    finish_task(database(), task_id, outcome=outcome, skipped=True, now=now())
+    output.note(f"task {task_id} skipped")
+
+
+@app.command()
+def event(
+    event_type: Annotated[
+        str,
+        typer.Argument(
+            metavar="TYPE",
+            help="opened, clicked, replied, auto_replied, bounced, unsubscribed, meeting_booked",
+        ),
+    ],
+    email: Annotated[str, typer.Option("--email", help="The contact's address.")],
+    message_id: Annotated[
+        str | None,
+        typer.Option("--message-id", help="The Message-ID it concerns (brackets optional)."),
+    ] = None,
+    at: Annotated[str | None, typer.Option("--at", help="When it happened (default: now).")] = None,
+    soft: Annotated[bool, typer.Option("--soft", help="For bounced: a soft (temporary) bounce.")] = False,
+) -> None:
+    """Record an event by hand; exit rules and suppression apply at once.
+
+    Example: seqctl event replied --email ada@example.com
+    """
+    from seqctl.services.operations import record_event
+
+    current = now()
+    when = parse_instant(at, "--at") if at else current
+    detail = ("soft" if soft else "hard") if event_type == "bounced" else None
+    report = record_event(
+        database(), event_type, email, message_id=message_id, at=when, now=current, detail=detail
+    )
+    output.note(
+        f"recorded {event_type} for {email}"
+        + (" (address suppressed)" if report.suppressed else "")
+        + (f"; exited enrollment(s) {', '.join(map(str, report.exited))}" if report.exited else "")
+    )
+
+
+@app.command()
+def stats(sequence: SequenceArg = None, as_json: JsonOption = False) -> None:
+    """Per-sequence, per-step and per-variant counts and rates.
+
+    Example: seqctl stats cold-outreach --json
+    """
+    from seqctl.services.reports import stats as stats_report
+
+    data = stats_report(database(), sequence_key=sequence)
+    if as_json:
+        output.print_json(data)
+        return
+    for item in data:
+        output.line(
+            f"{item['sequence']} (v{item['version']}): enrollments {item['enrollments']}; exits {item['exits'] or '{}'}"
+        )
+        rows = []
+        for step in item["steps"]:
+            rows.append({**step, "variant": ""})
+            rows.extend({"step": "", "type": "", **v} for v in step.get("variants", []))
+        output.table(
+            rows,
+            [
+                "step",
+                "type",
+                "variant",
+                "sent",
+                "opened",
+                "clicked",
+                "replied",
+                "bounced",
+                "opened_rate",
+                "replied_rate",
+                "outcomes",
+            ],
+        )
+
+
+@app.command()
+def retry(enrollment_id: Annotated[int, typer.Argument(help="Enrollment id.")]) -> None:
+    """Put a failed enrollment back in the queue, due now.
+
+    Example: seqctl retry 42
+    """
+    from seqctl.services.operations import retry as retry_enrollment
+
+    retry_enrollment(database(), enrollment_id, now=now())
+    output.note(f"enrollment {enrollment_id} queued again")
+
+
+def main() -> None:
+    """Entry point: the one error boundary. Exit 0 ok, 1 failure, 2 bad input, 130 interrupted."""
+    try:
+        code = app(standalone_mode=False)
+    except SpecError as exc:
+        for problem in exc.problems:
+            output.error(str(problem))
+        sys.exit(exc.exit_code)
+    except SeqctlError as exc:
+        if state.debug:
+            raise
+        output.error(exc.message)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(EXIT_INTERRUPTED)
+    except typer.Abort:
+        sys.exit(EXIT_INTERRUPTED)
+    except Exception as exc:
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if state.debug:
+            raise
+        output.error(_unexpected(exc))
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _unexpected(exc: Exception) -> str:
+    """A one-line description, for failures that are not seqctl's own (database, OS)."""
+    from seqctl.store.errors import describe
+
+    return describe(exc) or f"{type(exc).__name__}: {exc}".splitlines()[0]

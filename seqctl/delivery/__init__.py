@@ -1,0 +1,1 @@
+"""Rendering, message building and transports (SMTP, Maildir outbox, memory)."""

@@ -1,0 +1,1 @@
+"""Use cases: each composes the pure engine with the store and delivery."""

@@ -1,0 +1,163 @@
+"""`seqctl import`: plan the change, refuse what would strand enrollments, apply it whole."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from seqctl.errors import InvalidInput
+from seqctl.spec.loader import load_files
+from seqctl.spec.models import Sequence
+from seqctl.store import catalog as catalog_store
+from seqctl.store import enrollments as enrollment_store
+from seqctl.store.db import Database
+
+EXIT_REMOVED = "exit"
+
+
+@dataclass
+class Change:
+    kind: str  # mailbox | sequence
+    key: str
+    state: str  # created | updated | unchanged
+    details: list[str] = field(default_factory=list)
+    stranded: dict[str, int] = field(default_factory=dict)  # removed step → open enrollments
+
+
+@dataclass
+class ImportPlan:
+    changes: list[Change]
+    applied: bool = False
+
+    @property
+    def stranded(self) -> dict[str, dict[str, int]]:
+        return {c.key: c.stranded for c in self.changes if c.stranded}
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "applied": self.applied,
+            "changes": [
+                {"kind": c.kind, "key": c.key, "state": c.state, "details": c.details,
+                 "enrollments_on_removed_steps": c.stranded}
+                for c in self.changes
+            ],
+        }  # fmt: skip
+
+
+def definition_of(sequence: Sequence) -> dict[str, Any]:
+    return sequence.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def digest_of(definition: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest()
+
+
+def _step_changes(old: dict[str, Any], new: dict[str, Any]) -> tuple[list[str], list[str]]:
+    old_steps = {s["id"]: s for s in old.get("steps", [])}
+    new_steps = {s["id"]: s for s in new["steps"]}
+    details = [f"step {sid} added" for sid in new_steps if sid not in old_steps]
+    details += [
+        f"step {sid} changed" for sid in new_steps if sid in old_steps and old_steps[sid] != new_steps[sid]
+    ]
+    removed = [sid for sid in old_steps if sid not in new_steps]
+    details += [f"step {sid} removed" for sid in removed]
+    old_order = [s for s in old_steps if s in new_steps]
+    new_order = [s for s in new_steps if s in old_steps]
+    if old_order != new_order:
+        details.append("steps reordered")
+    return details, removed
+
+
+def import_files(
+    db: Database, paths: list[str], *, now: datetime, dry_run: bool, on_removed: str | None
+) -> ImportPlan:
+    """Validate every file, then plan and (unless dry-run) apply in one transaction.
+
+    Enrollments sitting on a step that the new version removes make the import refuse,
+    unless `on_removed` says to exit them (`exit`) or to move them to a step id.
+    """
+    with db.read() as tx:
+        existing_sequences = catalog_store.sequences(tx)
+        existing_mailboxes = catalog_store.mailboxes(tx)
+    loaded = load_files(
+        paths,
+        known_mailboxes=frozenset(existing_mailboxes),
+        known_sequences=frozenset(existing_sequences),
+    )
+    mailboxes = [m for _, spec in loaded for m in spec.mailboxes]
+    sequences = [s for _, spec in loaded for s in spec.sequences]
+
+    # Plan and apply under one write transaction, so the plan is what gets applied.
+    with db.read() if dry_run else db.write() as tx:
+        changes: list[Change] = []
+        for mailbox in mailboxes:
+            definition = mailbox.model_dump(mode="json", by_alias=True, exclude_none=True)
+            before = existing_mailboxes.get(mailbox.key)
+            state = (
+                "created"
+                if before is None
+                else ("unchanged" if before.definition == definition else "updated")
+            )
+            changes.append(Change("mailbox", mailbox.key, state))
+        for sequence in sequences:
+            definition = definition_of(sequence)
+            before_seq = existing_sequences.get(sequence.key)
+            if before_seq is None:
+                changes.append(Change("sequence", sequence.key, "created", [f"{len(sequence.steps)} steps"]))
+                continue
+            if before_seq.digest == digest_of(definition):
+                changes.append(Change("sequence", sequence.key, "unchanged"))
+                continue
+            details, removed = _step_changes(before_seq.definition, definition)
+            on_step = enrollment_store.count_by_step(tx, before_seq.id)
+            stranded = {sid: on_step[sid] for sid in removed if on_step.get(sid)}
+            changes.append(
+                Change("sequence", sequence.key, "updated", details or ["settings changed"], stranded)
+            )
+        plan = ImportPlan(changes)
+        _check_on_removed(plan, sequences, on_removed)
+        if dry_run:
+            return plan
+        for mailbox in mailboxes:
+            catalog_store.upsert_mailbox(
+                tx,
+                mailbox.key,
+                mailbox.model_dump(mode="json", by_alias=True, exclude_none=True),
+                now,
+            )
+        for sequence in sequences:
+            definition = definition_of(sequence)
+            sequence_id, _ = catalog_store.upsert_sequence(
+                tx, sequence.key, definition, digest_of(definition), now
+            )
+            stranded_steps = plan.stranded.get(sequence.key, {})
+            for step_id in stranded_steps:
+                if on_removed == EXIT_REMOVED:
+                    enrollment_store.exit_on_step(
+                        tx, sequence_id, step_id, "manual", f"step {step_id} removed by import", now
+                    )
+                elif on_removed is not None:
+                    enrollment_store.move_step(tx, sequence_id, step_id, on_removed, now)
+        plan.applied = True
+        return plan
+
+
+def _check_on_removed(plan: ImportPlan, sequences: list[Sequence], on_removed: str | None) -> None:
+    stranded = plan.stranded
+    if not stranded:
+        return
+    summary = "; ".join(
+        f"{key}: " + ", ".join(f"{n} on {sid}" for sid, n in steps.items()) for key, steps in stranded.items()
+    )
+    if on_removed is None:
+        raise InvalidInput(
+            f"enrollments sit on steps this import removes ({summary}); "
+            "re-run with --on-removed exit, or --on-removed STEP_ID to move them"
+        )
+    if on_removed != EXIT_REMOVED:
+        for sequence in sequences:
+            if sequence.key in stranded and on_removed not in sequence.step_ids():
+                raise InvalidInput(f"--on-removed {on_removed}: no such step in {sequence.key!r}")

@@ -1,0 +1,468 @@
+"""The operator's verbs: enroll, pause, resume, cancel, retry, resolve, tasks, events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from seqctl.engine.flow import exit_reason
+from seqctl.errors import InvalidInput, NotFound
+from seqctl.services.catalog import Catalog
+from seqctl.services.contacts import normalise_email, read_csv
+from seqctl.services.progress import advance_values, calendar_of, facts_for
+from seqctl.spec.models import EmailStep
+from seqctl.store import activity, sends
+from seqctl.store import contacts as contact_store
+from seqctl.store import enrollments as enrollment_store
+from seqctl.store.db import Database
+from seqctl.store.records import Contact, Enrollment
+
+EVENT_TYPES = (
+    "opened",
+    "clicked",
+    "replied",
+    "auto_replied",
+    "bounced",
+    "unsubscribed",
+    "meeting_booked",
+)
+SUPPRESSING = {"unsubscribed": "unsubscribed", "bounced": "bounced"}
+
+
+@dataclass
+class EnrollReport:
+    enrolled: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    invalid: list[dict[str, Any]] = field(default_factory=list)
+
+
+def start_enrollment(
+    tx: Any,
+    catalog: Catalog,
+    sequence_key: str,
+    contact: Contact,
+    *,
+    start_at: datetime,
+    now: datetime,
+    step: str | None = None,
+    owner: str | None = None,
+) -> tuple[int | None, str]:
+    """Enroll one contact; returns (id, "") or (None, why it was skipped)."""
+    loaded = catalog.sequence(sequence_key)
+    sequence = loaded.model
+    first = step or sequence.steps[0].id
+    if first not in sequence.step_ids():
+        raise InvalidInput(
+            f"--step {first}: no such step in {sequence_key!r} ({', '.join(sequence.step_ids())})"
+        )
+    existing = enrollment_store.open_enrollment(tx, loaded.record.id, contact.id)
+    if existing is not None:
+        return None, f"already in {sequence_key} (enrollment {existing.id}, {existing.status})"
+    suppressed = activity.suppression_for(tx, contact.email)
+    if suppressed is not None:
+        return None, f"suppressed ({suppressed[1]}: {suppressed[0]})"
+    first_step = sequence.step(first)
+    calendar = calendar_of(catalog, sequence, contact)
+    due = calendar.due_at(
+        start_at, first_step.wait, first_step.at, windowed=isinstance(first_step, EmailStep)
+    )
+    enrollment_id = enrollment_store.create(
+        tx, sequence_id=loaded.record.id, contact_id=contact.id, first_step=first,
+        start_at=start_at, scheduled=start_at > now, owner=owner, now=now,
+    )  # fmt: skip
+    if enrollment_id is None:
+        return None, f"already in {sequence_key}"
+    enrollment_store.guarded_update(tx, enrollment_id, now, where={}, step_due_at=due, next_run_at=due)
+    activity.record_execution(
+        tx,
+        enrollment_id=enrollment_id,
+        step_id=None,
+        kind="enroll",
+        outcome="enrolled",
+        at=now,
+        detail={"first_step": first, "due": due.isoformat()},
+    )
+    return enrollment_id, ""
+
+
+def enroll(
+    db: Database,
+    sequence_key: str,
+    *,
+    emails: list[str] | None = None,
+    csv_path: str | None = None,
+    tag: str | None = None,
+    start_at: datetime | None = None,
+    step: str | None = None,
+    now: datetime,
+) -> EnrollReport:
+    """Enroll contacts by address (created if new), from a CSV (upserted) or by tag."""
+    catalog = Catalog.load(db)
+    catalog.sequence(sequence_key)
+    report = EnrollReport()
+    rows: list[tuple[str, dict[str, Any], tuple[str, ...]]] = []
+    if csv_path is not None:
+        parsed = read_csv(csv_path)
+        report.invalid = [{"line": p.line, "error": p.message} for p in parsed.problems]
+        rows = [(r.email, r.fields, r.tags) for r in parsed.rows]
+    for address in emails or []:
+        try:
+            rows.append((normalise_email(address), {}, ()))
+        except InvalidInput as exc:
+            report.invalid.append({"email": address, "error": str(exc)})
+    with db.write() as tx:
+        if tag is not None:
+            targets = contact_store.by_tag(tx, tag)
+            if not targets:
+                raise InvalidInput(f"no contact has the tag {tag!r}")
+        else:
+            for email, fields, tags in rows:
+                contact_store.upsert(tx, email, fields, tags, now)
+            found = contact_store.by_emails(tx, [r[0] for r in rows])
+            targets = [found[email] for email in dict.fromkeys(r[0] for r in rows)]
+        for contact in targets:
+            enrollment_id, why = start_enrollment(
+                tx, catalog, sequence_key, contact, start_at=start_at or now, now=now, step=step
+            )
+            if enrollment_id is None:
+                report.skipped.append({"email": contact.email, "reason": why})
+            else:
+                report.enrolled.append({"email": contact.email, "id": enrollment_id})
+    return report
+
+
+def select_enrollments(
+    db: Database, *, enrollment_id: int | None, sequence_key: str | None, email: str | None
+) -> list[Enrollment]:
+    """`--id N`, `SEQUENCE --email ADDR`, or a whole `SEQUENCE`."""
+    with db.read() as tx:
+        if enrollment_id is not None:
+            found = enrollment_store.get(tx, enrollment_id)
+            if found is None:
+                raise NotFound(f"no enrollment {enrollment_id}")
+            return [found]
+        if sequence_key is None:
+            raise InvalidInput("name an enrollment with --id, or a SEQUENCE (and optionally --email)")
+        catalog = Catalog.load(db)
+        sequence_id = catalog.sequence(sequence_key).record.id
+        if email is None:
+            return enrollment_store.find(tx, sequence_id=sequence_id)
+        contact = contact_store.by_emails(tx, [email]).get(email.lower())
+        if contact is None:
+            raise NotFound(f"no contact {email}")
+        found_for_contact = enrollment_store.find(tx, sequence_id=sequence_id, contact_id=contact.id)
+        if not found_for_contact:
+            raise NotFound(f"{email} is not enrolled in {sequence_key}")
+        return found_for_contact
+
+
+def pause(db: Database, targets: list[Enrollment], *, now: datetime) -> list[int]:
+    changed = []
+    with db.write() as tx:
+        for e in targets:
+            if enrollment_store.guarded_update(
+                tx,
+                e.id,
+                now,
+                where={"status": ("scheduled", "active")},
+                status="paused",
+                next_run_at=None,
+                leased_until=None,
+            ):
+                activity.record_execution(
+                    tx,
+                    enrollment_id=e.id,
+                    step_id=e.current_step,
+                    kind="operator",
+                    outcome="paused",
+                    at=now,
+                )
+                changed.append(e.id)
+    return changed
+
+
+def resume(db: Database, targets: list[Enrollment], *, now: datetime) -> list[int]:
+    """Paused → active. A step already due runs at the next allowed time; its wait is not restarted."""
+    catalog = Catalog.load(db)
+    changed = []
+    with db.write() as tx:
+        for e in targets:
+            if e.status != "paused":
+                continue
+            loaded = catalog.by_id[e.sequence_id]
+            contact = contact_store.by_id(tx, e.contact_id)
+            assert contact is not None
+            due = e.step_due_at or now
+            if e.waiting_on in ("task", "unknown_send"):
+                next_run = None
+            else:
+                step = (
+                    loaded.model.step(e.current_step) if e.current_step in loaded.model.step_ids() else None
+                )
+                next_run = max(due, now)
+                if isinstance(step, EmailStep):
+                    next_run = calendar_of(catalog, loaded.model, contact).next_opening(next_run)
+            status = "scheduled" if e.started_at > now else "active"
+            if enrollment_store.guarded_update(
+                tx, e.id, now, where={"status": "paused"}, status=status, next_run_at=next_run
+            ):
+                activity.record_execution(
+                    tx,
+                    enrollment_id=e.id,
+                    step_id=e.current_step,
+                    kind="operator",
+                    outcome="resumed",
+                    at=now,
+                )
+                changed.append(e.id)
+    return changed
+
+
+def cancel(db: Database, targets: list[Enrollment], *, now: datetime) -> list[int]:
+    changed = []
+    with db.write() as tx:
+        for e in targets:
+            values = enrollment_store.finished_values(
+                "exited", now, reason="manual", detail="cancelled by operator"
+            )
+            if enrollment_store.guarded_update(
+                tx,
+                e.id,
+                now,
+                where={"status": ("scheduled", "active", "paused", "failed")},
+                **values,
+            ):
+                activity.close_tasks_of(tx, e.id, "skipped", now)
+                activity.record_execution(
+                    tx,
+                    enrollment_id=e.id,
+                    step_id=e.current_step,
+                    kind="operator",
+                    outcome="cancelled",
+                    at=now,
+                )
+                changed.append(e.id)
+    return changed
+
+
+def retry(db: Database, enrollment_id: int, *, now: datetime) -> None:
+    """Put a failed enrollment back in the queue, due now, with its attempts reset."""
+    with db.write() as tx:
+        e = enrollment_store.get(tx, enrollment_id)
+        if e is None:
+            raise NotFound(f"no enrollment {enrollment_id}")
+        if e.status != "failed":
+            raise InvalidInput(f"enrollment {enrollment_id} is {e.status}, not failed")
+        if e.current_step:
+            message = sends.get(tx, e.id, e.current_step)
+            if message is not None:
+                sends.settle_send(
+                    tx,
+                    message.id,
+                    "not_sent",
+                    now=now,
+                    error=message.last_error,
+                    expect=("failed", "retry"),
+                )
+        enrollment_store.guarded_update(
+            tx,
+            e.id,
+            now,
+            where={"status": "failed"},
+            status="active",
+            attempts=0,
+            waiting_on=None,
+            next_run_at=now,
+            finished_at=None,
+        )
+        activity.record_execution(
+            tx,
+            enrollment_id=e.id,
+            step_id=e.current_step,
+            kind="operator",
+            outcome="retried",
+            at=now,
+        )
+
+
+def resolve(db: Database, message_row_id: int, *, sent: bool, now: datetime) -> Enrollment:
+    """Settle a send of unknown outcome. Sent: the enrollment moves on. Not sent: it is sent again."""
+    catalog = Catalog.load(db)
+    with db.write() as tx:
+        message = sends.by_id(tx, message_row_id)
+        if message is None:
+            raise NotFound(f"no send {message_row_id} (see `seqctl queue --unknown`)")
+        if message.status not in ("unknown", "sending"):
+            raise InvalidInput(
+                f"send {message_row_id} is {message.status}; only unknown sends can be resolved"
+            )
+        e = enrollment_store.get(tx, message.enrollment_id)
+        assert e is not None
+        if sent:
+            sends.settle_send(tx, message.id, "sent", now=message.created_at, expect=("unknown", "sending"))
+            activity.record_execution(
+                tx,
+                enrollment_id=e.id,
+                step_id=message.step_id,
+                kind="email",
+                outcome="sent",
+                at=now,
+                message_id=message.message_id,
+                detail={"resolved_by": "operator"},
+            )
+            if e.current_step == message.step_id and e.status == "active":
+                loaded = catalog.by_id[e.sequence_id]
+                contact = contact_store.by_id(tx, e.contact_id)
+                assert contact is not None
+                values = advance_values(
+                    loaded.model,
+                    calendar_of(catalog, loaded.model, contact),
+                    message.step_id,
+                    message.created_at,
+                )
+                enrollment_store.guarded_update(tx, e.id, now, where={"status": "active"}, **values)
+        else:
+            sends.settle_send(tx, message.id, "not_sent", now=now, expect=("unknown", "sending"))
+            activity.record_execution(
+                tx,
+                enrollment_id=e.id,
+                step_id=message.step_id,
+                kind="email",
+                outcome="not_sent",
+                at=now,
+                message_id=message.message_id,
+                detail={"resolved_by": "operator"},
+            )
+            if e.current_step == message.step_id and e.status == "active":
+                enrollment_store.guarded_update(
+                    tx, e.id, now, where={"status": "active"}, waiting_on=None, next_run_at=now
+                )
+        found = enrollment_store.get(tx, e.id)
+        assert found is not None
+        return found
+
+
+def finish_task(db: Database, task_id: int, *, outcome: str | None, skipped: bool, now: datetime) -> None:
+    """Complete (or skip) a manual task; its enrollment moves to the next step."""
+    catalog = Catalog.load(db)
+    with db.write() as tx:
+        task = activity.task(tx, task_id)
+        if task is None:
+            raise NotFound(f"no task {task_id}")
+        if task.status != "open":
+            raise InvalidInput(f"task {task_id} is already {task.status}")
+        activity.close_task(tx, task_id, "skipped" if skipped else "done", outcome, now)
+        e = enrollment_store.get(tx, task.enrollment_id)
+        assert e is not None
+        activity.record_execution(
+            tx,
+            enrollment_id=e.id,
+            step_id=task.step_id,
+            kind="task",
+            outcome="skipped" if skipped else "done",
+            at=now,
+            detail={"task": task_id, "outcome": outcome},
+        )
+        if e.current_step == task.step_id and e.waiting_on == "task" and e.status in ("active", "paused"):
+            loaded = catalog.by_id[e.sequence_id]
+            contact = contact_store.by_id(tx, e.contact_id)
+            assert contact is not None
+            values = advance_values(
+                loaded.model, calendar_of(catalog, loaded.model, contact), task.step_id, now
+            )
+            if e.status == "paused":  # keep it paused, but on the next step
+                values = {**values, "status": "paused", "next_run_at": None}
+            enrollment_store.guarded_update(tx, e.id, now, where={"waiting_on": "task"}, **values)
+
+
+@dataclass
+class EventReport:
+    recorded: bool
+    suppressed: bool = False
+    exited: list[int] = field(default_factory=list)
+
+
+def record_event(
+    db: Database,
+    event_type: str,
+    email: str,
+    *,
+    message_id: str | None,
+    at: datetime,
+    now: datetime,
+    detail: str | None = None,
+    source: str = "manual",
+    dedupe_key: str | None = None,
+) -> EventReport:
+    """Record an event, suppress on unsubscribe/hard bounce, and exit what it stops at once."""
+    if event_type not in EVENT_TYPES:
+        raise InvalidInput(f"unknown event {event_type!r}; use one of {', '.join(EVENT_TYPES)}")
+    if message_id is not None:
+        message_id = normalise_message_id(message_id)
+    catalog = Catalog.load(db)
+    with db.write() as tx:
+        contact = contact_store.by_emails(tx, [email]).get(email.lower())
+        if contact is None:
+            raise NotFound(f"no contact {email}")
+        if message_id is not None:
+            message = sends.by_message_id(tx, message_id)
+            if message is None:
+                raise NotFound(f"seqctl sent no message with Message-ID {message_id}")
+            if message.recipient.lower() != contact.email:
+                raise InvalidInput(f"message {message_id} went to {message.recipient}, not {contact.email}")
+        if event_type == "bounced" and detail is None:
+            detail = "hard"
+        if not activity.record_event(
+            tx,
+            contact_id=contact.id,
+            type=event_type,
+            occurred_at=at,
+            now=now,
+            message_id=message_id,
+            detail=detail,
+            source=source,
+            dedupe_key=dedupe_key,
+        ):
+            return EventReport(recorded=False)
+        report = EventReport(recorded=True)
+        if event_type in SUPPRESSING and not (event_type == "bounced" and detail == "soft"):
+            report.suppressed = activity.suppress(tx, contact.email, "address", SUPPRESSING[event_type], now)
+        report.exited = apply_exit_rules(tx, catalog, contact, now=now)
+        return report
+
+
+def apply_exit_rules(tx: Any, catalog: Catalog, contact: Contact, *, now: datetime) -> list[int]:
+    """Exit every open enrollment of the contact that one of its events stops."""
+    events = activity.events_for_contact(tx, contact.id)
+    exited = []
+    for e in enrollment_store.open_for_contact(tx, contact.id):
+        sequence = catalog.by_id[e.sequence_id].model
+        reason = exit_reason(sequence.exit_on, facts_for(e, events))
+        if reason is None:
+            continue
+        values = enrollment_store.finished_values("exited", now, reason=reason, detail=f"{reason} event")
+        if enrollment_store.guarded_update(
+            tx, e.id, now, where={"status": ("scheduled", "active", "paused")}, **values
+        ):
+            activity.close_tasks_of(tx, e.id, "skipped", now)
+            activity.record_execution(
+                tx,
+                enrollment_id=e.id,
+                step_id=e.current_step,
+                kind="exit",
+                outcome="exited",
+                at=now,
+                detail={"reason": reason},
+            )
+            exited.append(e.id)
+    return exited
+
+
+def normalise_message_id(value: str) -> str:
+    value = value.strip()
+    if not value.startswith("<"):
+        value = f"<{value}>"
+    if not value.endswith(">") or " " in value or "@" not in value:
+        raise InvalidInput(f"{value!r} is not a Message-ID")
+    return value

@@ -1,0 +1,69 @@
+"""Moving an enrollment on: the values a step's completion writes, shared by the tick and
+the operator commands (task done, resolve) so both schedule the next step the same way."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from seqctl.engine.calendar import SendCalendar
+from seqctl.engine.flow import EventFact
+from seqctl.engine.schedule import calendar_for, plan_next
+from seqctl.services.catalog import Catalog
+from seqctl.spec.models import Sequence
+from seqctl.store import enrollments as enrollment_store
+from seqctl.store.records import Contact, Enrollment, Event
+
+
+def calendar_of(catalog: Catalog, sequence: Sequence, contact: Contact) -> SendCalendar:
+    return calendar_for(sequence, catalog.mailbox_for(sequence), contact.fields)
+
+
+def advance_values(
+    sequence: Sequence,
+    calendar: SendCalendar,
+    step_id: str,
+    ran_at: datetime,
+    *,
+    chosen: str | None = None,
+    keep_until: datetime | None = None,
+) -> dict[str, Any]:
+    """Column values after `step_id` ran at `ran_at`: the next step and when it is due.
+
+    `keep_until` (a tick's lease end) keeps the row claimed when the next step is already
+    due, so the tick that holds it runs it rather than racing another tick.
+    """
+    plan = plan_next(sequence, calendar, step_id, ran_at, chosen)
+    if plan.step_id is None:
+        return {
+            **enrollment_store.finished_values("completed", ran_at),
+            "last_ran_at": ran_at,
+            "attempts": 0,
+        }
+    assert plan.due_at is not None
+    next_run_at = plan.due_at
+    if keep_until is not None and plan.due_at <= ran_at:
+        next_run_at = keep_until
+    return {
+        "status": "active", "current_step": plan.step_id, "step_due_at": plan.due_at,
+        "next_run_at": next_run_at, "last_ran_at": ran_at, "attempts": 0, "waiting_on": None,
+        "last_error": None, "leased_until": keep_until if next_run_at == keep_until else None,
+    }  # fmt: skip
+
+
+def facts_for(enrollment: Enrollment, events: Iterable[Event]) -> list[EventFact]:
+    """The contact's events that concern this enrollment.
+
+    An event linked to one of this enrollment's messages carries that step; any other
+    event counts (unlinked) when it happened after the enrollment started. Events of
+    another enrollment's messages still count for exits (a reply is a reply), so they
+    are kept, unlinked, from the enrollment's start on.
+    """
+    facts = []
+    for event in events:
+        if event.enrollment_id == enrollment.id:
+            facts.append(EventFact(event.type, event.occurred_at, event.step_id, event.detail))
+        elif event.occurred_at >= enrollment.started_at:
+            facts.append(EventFact(event.type, event.occurred_at, None, event.detail))
+    return facts

@@ -1,0 +1,42 @@
+"""Everything seqctl reads from the environment, in one place. Secrets stay here and in
+the transport; nothing prints them."""
+
+from __future__ import annotations
+
+import os
+import re
+
+from seqctl.engine.retry import DEFAULT_MAX_ATTEMPTS
+from seqctl.errors import InvalidInput
+
+DEFAULT_DATABASE_URL = "sqlite:///seqctl.db"
+_REFERENCE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+
+
+def database_url(cli_value: str | None) -> str:
+    return cli_value or os.environ.get("SEQCTL_DATABASE_URL") or DEFAULT_DATABASE_URL
+
+
+def outbox_path() -> str:
+    return os.environ.get("SEQCTL_OUTBOX") or "outbox"
+
+
+def default_smtp_url() -> str | None:
+    return os.environ.get("SEQCTL_SMTP_URL") or None
+
+
+def max_attempts() -> int:
+    raw = os.environ.get("SEQCTL_MAX_ATTEMPTS")
+    if not raw:
+        return DEFAULT_MAX_ATTEMPTS
+    if not raw.isdigit() or int(raw) < 1:
+        raise InvalidInput(f"SEQCTL_MAX_ATTEMPTS must be a whole number ≥ 1, not {raw!r}")
+    return int(raw)
+
+
+def resolve_reference(value: str) -> str | None:
+    """`${NAME}` → the environment's NAME (None when unset)."""
+    match = _REFERENCE.match(value)
+    if not match:
+        return value
+    return os.environ.get(match.group(1)) or None

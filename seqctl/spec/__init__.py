@@ -1,0 +1,6 @@
+"""YAML sequence files → frozen, validated models."""
+
+from seqctl.spec.loader import load_files, load_text
+from seqctl.spec.models import EmailStep, Mailbox, Sequence, SpecFile, Step
+
+__all__ = ["EmailStep", "Mailbox", "Sequence", "SpecFile", "Step", "load_files", "load_text"]

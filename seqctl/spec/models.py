@@ -1,0 +1,299 @@
+"""The sequence-file format as frozen pydantic models; unknown keys are errors.
+
+These models are the contract of SPEC section 2. Cross-field rules (dangling step
+references, cycles, template syntax) live in `checks.py`.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import time
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+    field_validator,
+)
+
+from seqctl.spec.durations import Duration, parse_duration
+
+_KEY = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+EXIT_EVENTS = ("replied", "bounced", "unsubscribed", "meeting_booked", "auto_replied")
+BRANCH_EVENTS = ("opened", "clicked", "replied")
+TASK_KINDS = ("email", "call", "linkedin", "todo")
+
+Key = Annotated[str, Field(pattern=_KEY, max_length=100)]
+
+
+def _duration(value: Any) -> Duration:
+    return parse_duration(value)
+
+
+DurationField = Annotated[
+    Duration,
+    BeforeValidator(_duration),
+    PlainSerializer(str, return_type=str),
+    WithJsonSchema(
+        {"type": "string", "pattern": r"^\d+\s*(s|m|h|d|w|bd)$", "examples": ["30m", "3d", "2bd"]}
+    ),
+]
+
+
+def _clock(value: Any) -> time:
+    if isinstance(value, time):
+        return value
+    if not isinstance(value, str) or not re.fullmatch(r"\d{1,2}:\d{2}", value):
+        raise ValueError(f'a time of day is written "HH:MM" in quotes, not {value!r}')
+    hours, minutes = (int(part) for part in value.split(":"))
+    if hours == 24 and minutes == 0:
+        return time.max  # "24:00": the end of the day, only meaningful as a window end
+    if hours > 23 or minutes > 59:
+        raise ValueError(f"{value!r} is not a time of day")
+    return time(hours, minutes)
+
+
+def _clock_text(value: time) -> str:
+    return "24:00" if value == time.max else value.strftime("%H:%M")
+
+
+ClockTime = Annotated[
+    time,
+    BeforeValidator(_clock),
+    PlainSerializer(_clock_text, return_type=str),
+    WithJsonSchema({"type": "string", "pattern": r"^\d{1,2}:\d{2}$", "examples": ["09:00", "17:30"]}),
+]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Limits(Strict):
+    per_day: int | None = Field(default=None, ge=1)
+    per_hour: int | None = Field(default=None, ge=1)
+    min_gap: DurationField | None = None
+
+    @field_validator("min_gap")
+    @classmethod
+    def _absolute_gap(cls, value: Duration | None) -> Duration | None:
+        if value is not None and not value.is_absolute:
+            raise ValueError("min_gap is a length of time in s, m or h")
+        return value
+
+
+class Mailbox(Strict):
+    key: Key
+    from_: str = Field(alias="from", min_length=3)
+    reply_to: str | None = None
+    smtp: str | None = None
+    limits: Limits = Limits()
+    timezone: str | None = None
+    unsubscribe_url: str | None = Field(
+        default=None, description="HTTPS one-click unsubscribe URL; may use {{ message_id }}"
+    )
+
+    @field_validator("from_", "reply_to")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        from email.utils import parseaddr
+
+        if value is None:
+            return value
+        if "\r" in value or "\n" in value or "@" not in parseaddr(value)[1]:
+            raise ValueError(f"{value!r} is not an email address like 'Ada <ada@example.com>'")
+        return value
+
+    @field_validator("smtp")
+    @classmethod
+    def _smtp(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if not re.fullmatch(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}", value):
+            raise ValueError("secrets never live in YAML: write smtp: ${SOME_ENV_VAR} and set the URL there")
+        return value
+
+    @field_validator("unsubscribe_url")
+    @classmethod
+    def _https(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("https://"):
+            raise ValueError("unsubscribe_url must be an https:// URL")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        return check_timezone(value) if value else value
+
+
+def check_timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r} (use an IANA name like Europe/Paris)") from None
+    return name
+
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+class Window(Strict):
+    days: list[Weekday] = Field(default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"])
+    start: ClockTime = time(0, 0)
+    end: ClockTime = time.max
+
+    @field_validator("days")
+    @classmethod
+    def _some_days(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("a send window needs at least one day, or no send would ever go out")
+        return value
+
+    @field_validator("end")
+    @classmethod
+    def _after_start(cls, value: time, info: Any) -> time:
+        start = info.data.get("start")
+        if start is not None and value <= start:
+            raise ValueError(
+                "the window's end must be after its start on the same day "
+                "(windows that cross midnight are not supported)"
+            )
+        return value
+
+
+class Calendar(Strict):
+    timezone: str = "UTC"
+    window: Window | None = None
+    holidays: list[str] | str | None = Field(
+        default=None,
+        description="Country code (US, DE, GB-SCT...) and/or ISO dates (2026-12-24).",
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        return check_timezone(value)
+
+    @field_validator("holidays")
+    @classmethod
+    def _holiday_codes(cls, value: list[str] | str | None) -> list[str] | str | None:
+        from seqctl.engine.calendar import parse_holidays
+
+        if value is not None:
+            parse_holidays(value)
+        return value
+
+
+class StepBase(Strict):
+    id: Key
+    wait: DurationField | None = None
+    at: ClockTime | None = None
+    description: str | None = None
+
+    @field_validator("at")
+    @classmethod
+    def _at_is_time(cls, value: time | None) -> time | None:
+        if value == time.max:
+            raise ValueError('"24:00" is not a time of day; use "00:00"')
+        return value
+
+
+class Variant(Strict):
+    id: Key
+    subject: str | None = None
+    body: str
+    html: str | None = None
+    weight: int = Field(default=1, ge=1)
+
+
+class EmailStep(StepBase):
+    type: Literal["email"]
+    subject: str | None = None
+    body: str | None = None
+    html: str | None = None
+    variants: list[Variant] | None = None
+    thread: bool = False
+    next: str | None = None
+
+
+class TaskStep(StepBase):
+    type: Literal["task"]
+    kind: Literal["email", "call", "linkedin", "todo"]
+    note: str
+    auto_complete: DurationField | None = None
+    next: str | None = None
+
+
+class Condition(Strict):
+    event: Literal["opened", "clicked", "replied"]
+    step: str | None = None
+    within: DurationField | None = None
+    negate: bool = Field(default=False, alias="not")
+
+
+class BranchStep(StepBase):
+    type: Literal["branch"]
+    if_: Condition = Field(alias="if")
+    then: str
+    else_: str = Field(alias="else")
+
+
+ExitReason = Literal[
+    "replied", "bounced", "unsubscribed", "meeting_booked", "manual", "domain_replied", "action"
+]
+
+
+class ActionStep(StepBase):
+    type: Literal["action"]
+    tag: list[str] | str | None = None
+    untag: list[str] | str | None = None
+    set: dict[str, str | int | float | bool] | None = None
+    assign: str | None = None
+    enroll: str | None = None
+    exit: str | None = None
+    goto: str | None = None
+    next: str | None = None
+
+    def tags(self, which: str) -> list[str]:
+        value = getattr(self, which)
+        return [value] if isinstance(value, str) else list(value or [])
+
+
+Step = Annotated[EmailStep | TaskStep | BranchStep | ActionStep, Field(discriminator="type")]
+
+
+def model_for_step_type(step_type: Any) -> type[BaseModel] | None:
+    return {"email": EmailStep, "task": TaskStep, "branch": BranchStep, "action": ActionStep}.get(step_type)
+
+
+class Sequence(Strict):
+    key: Key
+    name: str | None = None
+    description: str | None = None
+    mailbox: str
+    owner: str | None = None
+    calendar: Calendar | None = None
+    exit_on: list[Literal["replied", "bounced", "unsubscribed", "meeting_booked", "auto_replied"]] = Field(
+        default_factory=lambda: ["replied", "bounced", "unsubscribed", "meeting_booked"]
+    )
+    steps: list[Step] = Field(min_length=1)
+
+    def step(self, step_id: str) -> EmailStep | TaskStep | BranchStep | ActionStep:
+        for step in self.steps:
+            if step.id == step_id:
+                return step
+        raise KeyError(step_id)
+
+    def step_ids(self) -> list[str]:
+        return [step.id for step in self.steps]
+
+
+class SpecFile(Strict):
+    mailboxes: list[Mailbox] = Field(default_factory=list)
+    sequences: list[Sequence] = Field(default_factory=list)

@@ -1,0 +1,201 @@
+"""The audit trail and the facts around it: executions, events, suppressions, tasks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, or_, select, update
+
+from seqctl.store.records import Event, Execution, Task
+from seqctl.store.tables import (
+    ContactRow,
+    EnrollmentRow,
+    EventRow,
+    ExecutionRow,
+    MessageRow,
+    SequenceRow,
+    SuppressionRow,
+    TaskRow,
+)
+
+X = ExecutionRow.__table__
+EV = EventRow.__table__
+MSG = MessageRow.__table__
+SUP = SuppressionRow.__table__
+T = TaskRow.__table__
+E = EnrollmentRow.__table__
+C = ContactRow.__table__
+S = SequenceRow.__table__
+
+
+def record_execution(
+    tx: Connection,
+    *,
+    enrollment_id: int,
+    step_id: str | None,
+    kind: str,
+    outcome: str,
+    at: datetime,
+    detail: dict[str, Any] | None = None,
+    variant: str | None = None,
+    message_id: str | None = None,
+    error: str | None = None,
+) -> None:
+    tx.execute(
+        insert(X).values(
+            enrollment_id=enrollment_id, step_id=step_id, kind=kind, outcome=outcome,
+            detail=detail or {}, variant=variant, message_id=message_id, error=error, at=at,
+        )
+    )  # fmt: skip
+
+
+def executions(tx: Connection, enrollment_id: int) -> list[Execution]:
+    rows = tx.execute(
+        select(X.c.id, X.c.enrollment_id, X.c.step_id, X.c.kind, X.c.outcome, X.c.at, X.c.variant,
+               X.c.message_id, X.c.error, X.c.detail)
+        .where(X.c.enrollment_id == enrollment_id)
+        .order_by(X.c.at, X.c.id)
+    )  # fmt: skip
+    return [Execution(*row) for row in rows]
+
+
+def record_event(
+    tx: Connection,
+    *,
+    contact_id: int,
+    type: str,
+    occurred_at: datetime,
+    now: datetime,
+    message_id: str | None = None,
+    detail: str | None = None,
+    source: str = "manual",
+    dedupe_key: str | None = None,
+) -> bool:
+    """Store an event; with a `dedupe_key` seen before, store nothing and return False."""
+    if dedupe_key is not None:
+        if tx.execute(select(EV.c.id).where(EV.c.dedupe_key == dedupe_key)).first():
+            return False
+    tx.execute(
+        insert(EV).values(
+            contact_id=contact_id, type=type, occurred_at=occurred_at, recorded_at=now,
+            message_id=message_id, detail=detail, source=source, dedupe_key=dedupe_key,
+        )
+    )  # fmt: skip
+    return True
+
+
+def events_for_contact(tx: Connection, contact_id: int) -> list[Event]:
+    """The contact's events, each with the enrollment and step of the message it names, if any."""
+    rows = tx.execute(
+        select(EV.c.id, EV.c.contact_id, EV.c.type, EV.c.occurred_at, EV.c.message_id, EV.c.detail,
+               EV.c.source, MSG.c.enrollment_id, MSG.c.step_id)
+        .select_from(EV.outerjoin(MSG, MSG.c.message_id == EV.c.message_id))
+        .where(EV.c.contact_id == contact_id)
+        .order_by(EV.c.occurred_at, EV.c.id)
+    )  # fmt: skip
+    return [Event(*row) for row in rows]
+
+
+def suppression_for(tx: Connection, email: str) -> tuple[str, str] | None:
+    """(value, reason) of the suppression covering this address or its domain, if any."""
+    domain = email.rsplit("@", 1)[-1].lower()
+    row = tx.execute(
+        select(SUP.c.value, SUP.c.reason).where(
+            or_(SUP.c.value == email.lower(), (SUP.c.value == domain) & (SUP.c.kind == "domain"))
+        )
+    ).first()
+    return (row.value, row.reason) if row else None
+
+
+def suppress(tx: Connection, value: str, kind: str, reason: str, now: datetime) -> bool:
+    value = value.lower()
+    if tx.execute(select(SUP.c.id).where(SUP.c.value == value)).first():
+        return False
+    tx.execute(insert(SUP).values(value=value, kind=kind, reason=reason, created_at=now))
+    return True
+
+
+def unsuppress(tx: Connection, value: str) -> bool:
+    return tx.execute(delete(SUP).where(SUP.c.value == value.lower())).rowcount > 0
+
+
+def suppressions(tx: Connection) -> list[dict[str, Any]]:
+    rows = tx.execute(select(SUP.c.value, SUP.c.kind, SUP.c.reason, SUP.c.created_at).order_by(SUP.c.value))
+    return [dict(row._mapping) for row in rows]
+
+
+_TASK_COLUMNS = [
+    T.c.id, T.c.enrollment_id, S.c.key, C.c.email, T.c.step_id, T.c.kind, T.c.note, T.c.owner,
+    T.c.status, T.c.outcome, T.c.due_at, T.c.created_at, T.c.completed_at,
+]  # fmt: skip
+
+
+def _task_select() -> Any:
+    joined = (
+        T.join(E, E.c.id == T.c.enrollment_id)
+        .join(S, S.c.id == E.c.sequence_id)
+        .join(C, C.c.id == E.c.contact_id)
+    )
+    return select(*_TASK_COLUMNS).select_from(joined)
+
+
+def create_task(
+    tx: Connection,
+    *,
+    enrollment_id: int,
+    step_id: str,
+    kind: str,
+    note: str,
+    owner: str | None,
+    due_at: datetime,
+    now: datetime,
+) -> bool:
+    """Create the step's task unless it exists already (a re-run of the step)."""
+    exists = tx.execute(
+        select(T.c.id).where(T.c.enrollment_id == enrollment_id, T.c.step_id == step_id)
+    ).first()
+    if exists:
+        return False
+    tx.execute(
+        insert(T).values(
+            enrollment_id=enrollment_id, step_id=step_id, kind=kind, note=note, owner=owner,
+            status="open", due_at=due_at, created_at=now,
+        )
+    )  # fmt: skip
+    return True
+
+
+def task(tx: Connection, task_id: int) -> Task | None:
+    row = tx.execute(_task_select().where(T.c.id == task_id)).first()
+    return Task(*row) if row else None
+
+
+def task_for_step(tx: Connection, enrollment_id: int, step_id: str) -> Task | None:
+    row = tx.execute(_task_select().where(T.c.enrollment_id == enrollment_id, T.c.step_id == step_id)).first()
+    return Task(*row) if row else None
+
+
+def tasks(tx: Connection, *, owner: str | None = None, statuses: Iterable[str] = ("open",)) -> list[Task]:
+    query = _task_select().where(T.c.status.in_(list(statuses))).order_by(T.c.due_at, T.c.id)
+    if owner is not None:
+        query = query.where(T.c.owner == owner)
+    return [Task(*row) for row in tx.execute(query)]
+
+
+def close_task(tx: Connection, task_id: int, status: str, outcome: str | None, now: datetime) -> bool:
+    result = tx.execute(
+        update(T)
+        .where(T.c.id == task_id, T.c.status == "open")
+        .values(status=status, outcome=outcome, completed_at=now)
+    )
+    return result.rowcount == 1
+
+
+def close_tasks_of(tx: Connection, enrollment_id: int, status: str, now: datetime) -> None:
+    tx.execute(
+        update(T)
+        .where(T.c.enrollment_id == enrollment_id, T.c.status == "open")
+        .values(status=status, completed_at=now)
+    )

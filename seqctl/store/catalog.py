@@ -1,0 +1,97 @@
+"""Mailboxes and sequences (with their steps) as imported."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select, update
+
+from seqctl.store.records import MailboxRecord, SequenceRecord
+from seqctl.store.tables import MailboxRow, SequenceRow, StepRow
+
+M = MailboxRow.__table__
+S = SequenceRow.__table__
+ST = StepRow.__table__
+
+
+def mailboxes(tx: Connection) -> dict[str, MailboxRecord]:
+    rows = tx.execute(select(M.c.id, M.c.key, M.c.definition, M.c.paused_until, M.c.pause_reason))
+    return {row.key: MailboxRecord(*row) for row in rows}
+
+
+def upsert_mailbox(tx: Connection, key: str, definition: dict[str, Any], now: datetime) -> str:
+    """Insert or update; returns created, updated or unchanged."""
+    existing = tx.execute(select(M.c.id, M.c.definition).where(M.c.key == key)).first()
+    if existing is None:
+        tx.execute(insert(M).values(key=key, definition=definition, updated_at=now))
+        return "created"
+    if existing.definition == definition:
+        return "unchanged"
+    tx.execute(update(M).where(M.c.id == existing.id).values(definition=definition, updated_at=now))
+    return "updated"
+
+
+def pause_mailbox(tx: Connection, key: str, until: datetime | None, reason: str | None) -> None:
+    tx.execute(update(M).where(M.c.key == key).values(paused_until=until, pause_reason=reason))
+
+
+def sequences(tx: Connection) -> dict[str, SequenceRecord]:
+    """Every sequence with its steps folded back into the definition, by key."""
+    steps: dict[int, list[dict[str, Any]]] = {}
+    for row in tx.execute(
+        select(ST.c.sequence_id, ST.c.definition).order_by(ST.c.sequence_id, ST.c.position)
+    ):
+        steps.setdefault(row.sequence_id, []).append(row.definition)
+    found = {}
+    for row in tx.execute(
+        select(S.c.id, S.c.key, S.c.name, S.c.mailbox_key, S.c.definition, S.c.digest, S.c.version)
+    ):
+        definition = {**row.definition, "steps": steps.get(row.id, [])}
+        found[row.key] = SequenceRecord(
+            row.id, row.key, row.name, row.mailbox_key, definition, row.digest, row.version
+        )
+    return found
+
+
+def upsert_sequence(
+    tx: Connection, key: str, definition: dict[str, Any], digest: str, now: datetime
+) -> tuple[int, str]:
+    """Store the sequence and replace its steps; returns (id, created|updated|unchanged)."""
+    steps = definition["steps"]
+    header = {k: v for k, v in definition.items() if k != "steps"}
+    existing = tx.execute(select(S.c.id, S.c.digest).where(S.c.key == key)).first()
+    values = {
+        "name": header.get("name"),
+        "mailbox_key": header["mailbox"],
+        "definition": header,
+        "digest": digest,
+    }
+    if existing is None:
+        sequence_id = tx.execute(
+            insert(S).values(key=key, version=1, created_at=now, updated_at=now, **values).returning(S.c.id)
+        ).scalar_one()
+        state = "created"
+    elif existing.digest == digest:
+        return existing.id, "unchanged"
+    else:
+        sequence_id = existing.id
+        tx.execute(
+            update(S).where(S.c.id == sequence_id).values(version=S.c.version + 1, updated_at=now, **values)
+        )
+        tx.execute(delete(ST).where(ST.c.sequence_id == sequence_id))
+        state = "updated"
+    tx.execute(
+        insert(ST),
+        [
+            {
+                "sequence_id": sequence_id,
+                "step_id": step["id"],
+                "position": index,
+                "type": step["type"],
+                "definition": step,
+            }
+            for index, step in enumerate(steps)
+        ],
+    )
+    return sequence_id, state

@@ -1,0 +1,102 @@
+"""Contacts, their fields and tags."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select, update
+
+from seqctl.store.records import Contact
+from seqctl.store.tables import ContactRow, ContactTagRow
+
+C = ContactRow.__table__
+T = ContactTagRow.__table__
+
+
+def _tags(tx: Connection, ids: list[int]) -> dict[int, tuple[str, ...]]:
+    found: dict[int, list[str]] = {}
+    for chunk_start in range(0, len(ids), 500):
+        chunk = ids[chunk_start : chunk_start + 500]
+        for contact_id, tag in tx.execute(
+            select(T.c.contact_id, T.c.tag).where(T.c.contact_id.in_(chunk)).order_by(T.c.tag)
+        ):
+            found.setdefault(contact_id, []).append(tag)
+    return {key: tuple(value) for key, value in found.items()}
+
+
+def by_emails(tx: Connection, emails: Iterable[str]) -> dict[str, Contact]:
+    wanted = sorted({e.lower() for e in emails})
+    rows = []
+    for start in range(0, len(wanted), 500):
+        rows.extend(
+            tx.execute(
+                select(C.c.id, C.c.email, C.c.fields).where(C.c.email.in_(wanted[start : start + 500]))
+            )
+        )
+    tags = _tags(tx, [row.id for row in rows])
+    return {row.email: Contact(row.id, row.email, dict(row.fields), tags.get(row.id, ())) for row in rows}
+
+
+def by_id(tx: Connection, contact_id: int) -> Contact | None:
+    row = tx.execute(select(C.c.id, C.c.email, C.c.fields).where(C.c.id == contact_id)).first()
+    if row is None:
+        return None
+    return Contact(row.id, row.email, dict(row.fields), _tags(tx, [row.id]).get(row.id, ()))
+
+
+def by_tag(tx: Connection, tag: str) -> list[Contact]:
+    ids = [
+        row[0] for row in tx.execute(select(T.c.contact_id).where(T.c.tag == tag).order_by(T.c.contact_id))
+    ]
+    rows = (
+        tx.execute(select(C.c.id, C.c.email, C.c.fields).where(C.c.id.in_(ids)).order_by(C.c.id))
+        if ids
+        else []
+    )
+    tags = _tags(tx, ids)
+    return [Contact(row.id, row.email, dict(row.fields), tags.get(row.id, ())) for row in rows]
+
+
+def upsert(
+    tx: Connection, email: str, fields: dict[str, Any], tags: Iterable[str], now: datetime
+) -> tuple[int, str]:
+    """Merge fields into the contact (creating it); returns (id, created|updated|unchanged)."""
+    email = email.lower()
+    row = tx.execute(select(C.c.id, C.c.fields).where(C.c.email == email)).first()
+    if row is None:
+        contact_id = tx.execute(
+            insert(C).values(email=email, fields=fields, created_at=now, updated_at=now).returning(C.c.id)
+        ).scalar_one()
+        state = "created"
+    else:
+        contact_id = row.id
+        merged = {**row.fields, **fields}
+        state = "unchanged"
+        if merged != row.fields:
+            tx.execute(update(C).where(C.c.id == contact_id).values(fields=merged, updated_at=now))
+            state = "updated"
+    if add_tags(tx, contact_id, tags) and state == "unchanged":
+        state = "updated"
+    return contact_id, state
+
+
+def add_tags(tx: Connection, contact_id: int, tags: Iterable[str]) -> int:
+    have = set(_tags(tx, [contact_id]).get(contact_id, ()))
+    new = sorted(set(tags) - have)
+    if new:
+        tx.execute(insert(T), [{"contact_id": contact_id, "tag": tag} for tag in new])
+    return len(new)
+
+
+def remove_tags(tx: Connection, contact_id: int, tags: Iterable[str]) -> None:
+    tx.execute(delete(T).where(T.c.contact_id == contact_id, T.c.tag.in_(list(tags))))
+
+
+def set_fields(tx: Connection, contact_id: int, values: dict[str, Any], now: datetime) -> None:
+    row = tx.execute(select(C.c.fields).where(C.c.id == contact_id)).first()
+    if row is not None:
+        tx.execute(
+            update(C).where(C.c.id == contact_id).values(fields={**row.fields, **values}, updated_at=now)
+        )

@@ -1,0 +1,118 @@
+"""Connections, transactions and the differences between SQLite and Postgres.
+
+SQLite: WAL, a busy timeout, `synchronous=FULL` (a committed send intent survives power
+loss) and `BEGIN IMMEDIATE` for write transactions, so overlapping ticks queue for the
+write lock instead of failing with "database is locked" half-way through.
+Postgres: claims use `FOR UPDATE SKIP LOCKED` (see `claims.py`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, create_engine, event, inspect
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+
+from seqctl.errors import InvalidInput, SeqctlError
+
+BUSY_TIMEOUT_MS = 30_000
+
+
+class DatabaseUnavailable(SeqctlError):
+    """The database cannot be reached."""
+
+
+class NotInitialised(SeqctlError):
+    """The database has no seqctl schema yet; run `seqctl init`."""
+
+
+def normalise_url(url: str) -> str:
+    """Accept postgres:// and postgresql:// and use the psycopg (v3) driver for them."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+class Database:
+    """An engine plus read/write transactions configured for its dialect."""
+
+    def __init__(self, url: str) -> None:
+        self.url = normalise_url(url)
+        try:
+            parsed = make_url(self.url)
+        except ArgumentError:
+            raise InvalidInput(f"not a database URL: {url!r}") from None
+        self.dialect = parsed.get_backend_name()
+        if self.dialect not in ("sqlite", "postgresql"):
+            raise InvalidInput(f"unsupported database {self.dialect!r}: use sqlite or postgresql")
+        try:
+            if self.dialect == "sqlite":
+                self.engine = create_engine(self.url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+                _configure_sqlite(self.engine)
+            else:
+                self.engine = create_engine(self.url, pool_pre_ping=False)
+        except NoSuchModuleError:
+            raise InvalidInput(f"no driver for {self.dialect}: pip install 'seqctl[postgres]'") from None
+        except ModuleNotFoundError as exc:
+            raise InvalidInput(f"missing driver {exc.name}: pip install 'seqctl[postgres]'") from None
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect == "sqlite"
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction (immediate on SQLite), committed when the block ends."""
+        with self._connect(immediate=True) as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self._connect(immediate=False) as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def _connect(self, *, immediate: bool) -> Iterator[Connection]:
+        try:
+            conn = self.engine.connect()
+        except OperationalError as exc:
+            raise DatabaseUnavailable(f"cannot open the database: {_first_line(exc)}") from None
+        try:
+            if immediate:
+                conn = conn.execution_options(seqctl_immediate=True)
+            yield conn
+        finally:
+            conn.close()
+
+    def has_table(self, name: str) -> bool:
+        with self._connect(immediate=False) as conn:
+            return inspect(conn).has_table(name)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _first_line(exc: Exception) -> str:
+    return str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+
+
+def _configure_sqlite(engine: Any) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event (below) issue BEGIN, not the sqlite3 module.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get("seqctl_immediate", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

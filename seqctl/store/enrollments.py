@@ -1,0 +1,213 @@
+"""Enrollments as a queue: enroll, claim what is due, fenced updates, operator verbs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, select, update
+
+from seqctl.store.records import Claim, Enrollment
+from seqctl.store.tables import ContactRow, EnrollmentRow, SequenceRow
+
+E = EnrollmentRow.__table__
+C = ContactRow.__table__
+S = SequenceRow.__table__
+RUNNABLE = ("scheduled", "active")
+OPEN = ("scheduled", "active", "paused", "failed")
+
+_COLUMNS = [
+    E.c.id, E.c.sequence_id, S.c.key, E.c.contact_id, C.c.email, E.c.status, E.c.current_step,
+    E.c.step_due_at, E.c.next_run_at, E.c.waiting_on, E.c.lease_token, E.c.attempts, E.c.owner,
+    E.c.exit_reason, E.c.exit_detail, E.c.last_error, E.c.started_at, E.c.last_ran_at,
+    E.c.finished_at, E.c.created_at,
+]  # fmt: skip
+
+
+def _select() -> Any:
+    return select(*_COLUMNS).select_from(
+        E.join(S, S.c.id == E.c.sequence_id).join(C, C.c.id == E.c.contact_id)
+    )
+
+
+def _record(row: Any) -> Enrollment:
+    return Enrollment(*row)
+
+
+def get(tx: Connection, enrollment_id: int, *, lock: bool = False) -> Enrollment | None:
+    """One enrollment; `lock` holds its row until commit on Postgres (SQLite's write
+    transaction already excludes other writers)."""
+    query = _select().where(E.c.id == enrollment_id)
+    if lock and tx.dialect.name == "postgresql":
+        query = query.with_for_update(of=E)
+    row = tx.execute(query).first()
+    return _record(row) if row else None
+
+
+def find(
+    tx: Connection,
+    *,
+    sequence_id: int | None = None,
+    contact_id: int | None = None,
+    statuses: Iterable[str] | None = None,
+    ids: Iterable[int] | None = None,
+) -> list[Enrollment]:
+    query = _select().order_by(E.c.id)
+    if sequence_id is not None:
+        query = query.where(E.c.sequence_id == sequence_id)
+    if contact_id is not None:
+        query = query.where(E.c.contact_id == contact_id)
+    if statuses is not None:
+        query = query.where(E.c.status.in_(list(statuses)))
+    if ids is not None:
+        query = query.where(E.c.id.in_(list(ids)))
+    return [_record(row) for row in tx.execute(query)]
+
+
+def open_enrollment(tx: Connection, sequence_id: int, contact_id: int) -> Enrollment | None:
+    found = find(tx, sequence_id=sequence_id, contact_id=contact_id, statuses=OPEN)
+    return found[0] if found else None
+
+
+def create(
+    tx: Connection,
+    *,
+    sequence_id: int,
+    contact_id: int,
+    first_step: str,
+    start_at: datetime,
+    scheduled: bool,
+    owner: str | None,
+    now: datetime,
+) -> int | None:
+    """Insert an enrollment unless the contact has an open one in the sequence (then None)."""
+    dialect_insert = _insert_ignoring_conflicts(tx)
+    result = tx.execute(
+        dialect_insert.values(
+            sequence_id=sequence_id, contact_id=contact_id,
+            status="scheduled" if scheduled else "active", current_step=first_step,
+            step_due_at=start_at, next_run_at=start_at, lease_token=0, attempts=0, owner=owner,
+            started_at=start_at, created_at=now, updated_at=now,
+        ).returning(E.c.id)
+    )  # fmt: skip
+    row = result.first()
+    return row[0] if row else None
+
+
+def _insert_ignoring_conflicts(tx: Connection) -> Any:
+    if tx.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(E).on_conflict_do_nothing()
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(E).on_conflict_do_nothing()
+
+
+def claim_due(tx: Connection, *, now: datetime, limit: int, lease_until: datetime) -> list[Claim]:
+    """Lease up to `limit` due enrollments, oldest due first.
+
+    Postgres skips rows another tick holds (SKIP LOCKED); on SQLite the caller's
+    immediate transaction already serialises claims. Claiming pushes `next_run_at`
+    to the lease's end, so a dead tick's work falls due again by itself.
+    """
+    due = (
+        select(E.c.id)
+        .where(E.c.status.in_(RUNNABLE), E.c.next_run_at <= now)
+        .order_by(E.c.next_run_at, E.c.id)
+        .limit(limit)
+    )
+    if tx.dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    result = tx.execute(
+        update(E)
+        .where(E.c.id.in_(due.scalar_subquery()))
+        .values(next_run_at=lease_until, leased_until=lease_until, lease_token=E.c.lease_token + 1)
+        .returning(E.c.id, E.c.lease_token)
+    )
+    return sorted((Claim(row[0], row[1]) for row in result), key=lambda c: c.enrollment_id)
+
+
+def peek_due(tx: Connection, *, now: datetime, limit: int) -> list[Enrollment]:
+    """What a tick would claim, without claiming it (for --dry-run)."""
+    query = (
+        _select()
+        .where(E.c.status.in_(RUNNABLE), E.c.next_run_at <= now)
+        .order_by(E.c.next_run_at, E.c.id)
+        .limit(limit)
+    )
+    return [_record(row) for row in tx.execute(query)]
+
+
+def fenced_update(tx: Connection, claim: Claim, now: datetime, **values: Any) -> bool:
+    """Write to an enrollment only while this claim's token is still current."""
+    result = tx.execute(
+        update(E)
+        .where(E.c.id == claim.enrollment_id, E.c.lease_token == claim.lease_token)
+        .values(updated_at=now, **values)
+    )
+    return result.rowcount == 1
+
+
+def guarded_update(
+    tx: Connection, enrollment_id: int, now: datetime, *, where: dict[str, Any], **values: Any
+) -> bool:
+    """An operator's write: bumps the lease token so a tick holding the row cannot overwrite it."""
+    conditions = [E.c.id == enrollment_id]
+    for column, expected in where.items():
+        if isinstance(expected, tuple | list):
+            conditions.append(E.c[column].in_(list(expected)))
+        else:
+            conditions.append(E.c[column] == expected)
+    result = tx.execute(
+        update(E).where(and_(*conditions)).values(updated_at=now, lease_token=E.c.lease_token + 1, **values)
+    )
+    return result.rowcount == 1
+
+
+def count_by_step(tx: Connection, sequence_id: int, statuses: Sequence[str] = OPEN) -> dict[str, int]:
+    rows = tx.execute(
+        select(E.c.current_step, func.count())
+        .where(E.c.sequence_id == sequence_id, E.c.status.in_(list(statuses)))
+        .group_by(E.c.current_step)
+    )
+    return {step: count for step, count in rows if step is not None}
+
+
+def move_step(tx: Connection, sequence_id: int, from_step: str, to_step: str, now: datetime) -> int:
+    result = tx.execute(
+        update(E)
+        .where(E.c.sequence_id == sequence_id, E.c.current_step == from_step, E.c.status.in_(OPEN))
+        .values(
+            current_step=to_step, waiting_on=None, step_due_at=now,
+            next_run_at=now, updated_at=now, lease_token=E.c.lease_token + 1,
+        )
+    )  # fmt: skip
+    return result.rowcount
+
+
+def exit_on_step(tx: Connection, sequence_id: int, step: str, reason: str, detail: str, now: datetime) -> int:
+    result = tx.execute(
+        update(E)
+        .where(E.c.sequence_id == sequence_id, E.c.current_step == step, E.c.status.in_(OPEN))
+        .values(
+            updated_at=now,
+            lease_token=E.c.lease_token + 1,
+            **finished_values("exited", now, reason=reason, detail=detail),
+        )
+    )
+    return result.rowcount
+
+
+def finished_values(
+    status: str, now: datetime, *, reason: str | None = None, detail: str | None = None
+) -> dict[str, Any]:
+    return {
+        "status": status, "exit_reason": reason, "exit_detail": detail, "finished_at": now,
+        "next_run_at": None, "leased_until": None, "waiting_on": None,
+    }  # fmt: skip
+
+
+def open_for_contact(tx: Connection, contact_id: int) -> list[Enrollment]:
+    return find(tx, contact_id=contact_id, statuses=("scheduled", "active", "paused"))

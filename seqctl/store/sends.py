@@ -1,0 +1,140 @@
+"""Send intents: the row that makes an email at-most-once.
+
+`begin_send` commits a message in state `sending` before any SMTP conversation;
+`settle_send` records what the server said. A `sending` row found by a later claim
+means a tick died mid-send: it becomes `unknown` and is never sent again by itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select, update
+
+from seqctl.store.columns import UTCDateTime
+from seqctl.store.records import Message
+from seqctl.store.tables import MailboxRow, MessageRow
+
+MSG = MessageRow.__table__
+M = MailboxRow.__table__
+# Sends that count against a mailbox's limits: everything that may have left the building.
+COUNTED = ("sending", "sent", "unknown", "bounced")
+
+_COLUMNS = [
+    MSG.c.id, MSG.c.enrollment_id, MSG.c.step_id, MSG.c.message_id, MSG.c.mailbox_key,
+    MSG.c.recipient, MSG.c.subject, MSG.c.variant, MSG.c.raw, MSG.c.status, MSG.c.attempts,
+    MSG.c.last_error, MSG.c.created_at, MSG.c.sent_at,
+]  # fmt: skip
+
+
+def _record(row: Any) -> Message:
+    return Message(*row)
+
+
+def get(tx: Connection, enrollment_id: int, step_id: str) -> Message | None:
+    row = tx.execute(
+        select(*_COLUMNS).where(MSG.c.enrollment_id == enrollment_id, MSG.c.step_id == step_id)
+    ).first()
+    return _record(row) if row else None
+
+
+def by_message_id(tx: Connection, message_id: str) -> Message | None:
+    row = tx.execute(select(*_COLUMNS).where(MSG.c.message_id == message_id)).first()
+    return _record(row) if row else None
+
+
+def by_id(tx: Connection, row_id: int) -> Message | None:
+    row = tx.execute(select(*_COLUMNS).where(MSG.c.id == row_id)).first()
+    return _record(row) if row else None
+
+
+def for_enrollment(tx: Connection, enrollment_id: int) -> list[Message]:
+    rows = tx.execute(select(*_COLUMNS).where(MSG.c.enrollment_id == enrollment_id).order_by(MSG.c.id))
+    return [_record(row) for row in rows]
+
+
+def with_status(tx: Connection, status: str) -> list[Message]:
+    rows = tx.execute(select(*_COLUMNS).where(MSG.c.status == status).order_by(MSG.c.created_at))
+    return [_record(row) for row in rows]
+
+
+def begin_send(
+    tx: Connection,
+    *,
+    enrollment_id: int,
+    step_id: str,
+    message_id: str,
+    mailbox_key: str,
+    recipient: str,
+    subject: str,
+    variant: str | None,
+    raw: str,
+    now: datetime,
+) -> int:
+    """Record the intent to send; the unique (enrollment, step) key refuses a second one."""
+    return tx.execute(
+        insert(MSG).values(
+            enrollment_id=enrollment_id, step_id=step_id, message_id=message_id,
+            mailbox_key=mailbox_key, recipient=recipient, subject=subject, variant=variant,
+            raw=raw, status="sending", attempts=1, created_at=now,
+        ).returning(MSG.c.id)
+    ).scalar_one()  # fmt: skip
+
+
+def retry_send(tx: Connection, row_id: int, *, raw: str, subject: str, now: datetime) -> bool:
+    """Turn a send that certainly did not happen back into an intent (new attempt)."""
+    result = tx.execute(
+        update(MSG)
+        .where(MSG.c.id == row_id, MSG.c.status.in_(("retry", "not_sent")))
+        .values(status="sending", attempts=MSG.c.attempts + 1, raw=raw, subject=subject, created_at=now)
+    )
+    return result.rowcount == 1
+
+
+def settle_send(
+    tx: Connection,
+    row_id: int,
+    status: str,
+    *,
+    now: datetime,
+    error: str | None = None,
+    expect: tuple[str, ...] = ("sending",),
+) -> bool:
+    """Move a send from one of `expect` to `status` (sent, unknown, retry, bounced, failed, not_sent)."""
+    values: dict[str, Any] = {"status": status, "last_error": error}
+    if status == "sent":
+        values["sent_at"] = now
+    result = tx.execute(update(MSG).where(MSG.c.id == row_id, MSG.c.status.in_(expect)).values(**values))
+    return result.rowcount == 1
+
+
+@dataclass(frozen=True)
+class MailboxUsage:
+    last_hour: int
+    since_day_start: int
+    oldest_in_hour: datetime | None
+    latest: datetime | None
+
+
+def lock_mailbox(tx: Connection, mailbox_key: str) -> None:
+    """Serialise limit checks per mailbox (SQLite's immediate transaction already does)."""
+    if tx.dialect.name == "postgresql":
+        tx.execute(select(M.c.id).where(M.c.key == mailbox_key).with_for_update())
+
+
+def usage(tx: Connection, mailbox_key: str, *, hour_start: datetime, day_start: datetime) -> MailboxUsage:
+    counted = (MSG.c.mailbox_key == mailbox_key, MSG.c.status.in_(COUNTED))
+    since = min(hour_start, day_start)
+    row = tx.execute(
+        select(
+            func.count().filter(MSG.c.created_at > hour_start),
+            func.count().filter(MSG.c.created_at >= day_start),
+            func.min(MSG.c.created_at).filter(MSG.c.created_at > hour_start),
+        ).where(*counted, MSG.c.created_at >= since)
+    ).one()
+    latest = tx.execute(select(func.max(MSG.c.created_at)).where(*counted)).scalar()
+    # Aggregates come back untyped on SQLite; give them the column's type.
+    as_time = UTCDateTime().process_result_value
+    return MailboxUsage(row[0], row[1], as_time(row[2], None), as_time(latest, None))

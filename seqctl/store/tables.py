@@ -1,0 +1,208 @@
+"""The schema. Alembic migrations in `migrations/versions` must produce exactly this
+(tests/migration checks it).
+
+Enrollments are the queue: a runnable enrollment has `next_run_at`; claiming one pushes
+`next_run_at` to the lease's end and bumps `lease_token`, so a dead tick's claim becomes
+due again by itself and every later write of that tick is fenced by the token.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, text
+from sqlmodel import Field, SQLModel
+
+from seqctl.store.columns import UTCDateTime
+
+RUNNABLE_SQL = "status IN ('scheduled', 'active')"
+OPEN_SQL = "status IN ('scheduled', 'active', 'paused', 'failed')"
+
+
+def _when(nullable: bool = True, index: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
+
+
+def _json() -> Any:
+    return Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class MailboxRow(SQLModel, table=True):
+    __tablename__ = "mailboxes"
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=100)
+    definition: dict[str, Any] = _json()
+    paused_until: datetime | None = _when()
+    pause_reason: str | None = None
+    updated_at: datetime | None = _when(nullable=False)
+
+
+class SequenceRow(SQLModel, table=True):
+    __tablename__ = "sequences"
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=100)
+    name: str | None = None
+    mailbox_key: str = Field(max_length=100)
+    definition: dict[str, Any] = _json()
+    digest: str = Field(max_length=64)
+    version: int = 1
+    created_at: datetime | None = _when(nullable=False)
+    updated_at: datetime | None = _when(nullable=False)
+
+
+class StepRow(SQLModel, table=True):
+    __tablename__ = "steps"
+    __table_args__ = (UniqueConstraint("sequence_id", "step_id", name="uq_steps_sequence_step"),)
+    id: int | None = Field(default=None, primary_key=True)
+    sequence_id: int = Field(foreign_key="sequences.id", index=True)
+    step_id: str = Field(max_length=100)
+    position: int
+    type: str = Field(max_length=20)
+    definition: dict[str, Any] = _json()
+
+
+class ContactRow(SQLModel, table=True):
+    __tablename__ = "contacts"
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(unique=True, max_length=320)
+    fields: dict[str, Any] = _json()
+    created_at: datetime | None = _when(nullable=False)
+    updated_at: datetime | None = _when(nullable=False)
+
+
+class ContactTagRow(SQLModel, table=True):
+    __tablename__ = "contact_tags"
+    contact_id: int = Field(foreign_key="contacts.id", primary_key=True)
+    tag: str = Field(primary_key=True, max_length=100, index=True)
+
+
+class EnrollmentRow(SQLModel, table=True):
+    __tablename__ = "enrollments"
+    __table_args__ = (
+        # "What is due" is a range scan over runnable rows only.
+        Index(
+            "ix_enrollments_due",
+            "next_run_at",
+            sqlite_where=text(RUNNABLE_SQL),
+            postgresql_where=text(RUNNABLE_SQL),
+        ),
+        # One open enrollment per contact and sequence; finished ones may be re-enrolled.
+        Index(
+            "uq_enrollments_open",
+            "sequence_id",
+            "contact_id",
+            unique=True,
+            sqlite_where=text(OPEN_SQL),
+            postgresql_where=text(OPEN_SQL),
+        ),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    sequence_id: int = Field(foreign_key="sequences.id", index=True)
+    contact_id: int = Field(foreign_key="contacts.id", index=True)
+    status: str = Field(max_length=20)
+    current_step: str | None = Field(default=None, max_length=100)
+    # When the current step is due by its schedule (kept while a claim holds the row).
+    step_due_at: datetime | None = _when()
+    # When a tick should next look at this enrollment: step due time or lease end.
+    next_run_at: datetime | None = _when()
+    # Why an active enrollment is not scheduled or is deferred: task, unknown_send, limit, retry.
+    waiting_on: str | None = Field(default=None, max_length=30)
+    lease_token: int = 0
+    leased_until: datetime | None = _when()
+    attempts: int = 0
+    owner: str | None = None
+    exit_reason: str | None = Field(default=None, max_length=30)
+    exit_detail: str | None = None
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    started_at: datetime | None = _when(nullable=False)
+    last_ran_at: datetime | None = _when()
+    finished_at: datetime | None = _when()
+    created_at: datetime | None = _when(nullable=False)
+    updated_at: datetime | None = _when(nullable=False)
+
+
+class MessageRow(SQLModel, table=True):
+    """A send intent: committed before the SMTP conversation, unique per (enrollment, step)."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("enrollment_id", "step_id", name="uq_messages_enrollment_step"),
+        Index("ix_messages_mailbox_created", "mailbox_key", "created_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    enrollment_id: int = Field(foreign_key="enrollments.id")
+    step_id: str = Field(max_length=100)
+    message_id: str = Field(unique=True, max_length=255)
+    mailbox_key: str = Field(max_length=100)
+    recipient: str = Field(max_length=320)
+    subject: str = Field(sa_column=Column(Text, nullable=False))
+    variant: str | None = Field(default=None, max_length=100)
+    raw: str = Field(sa_column=Column(Text, nullable=False))
+    # sending → sent | unknown | retry → sending … | bounced | failed | not_sent
+    status: str = Field(max_length=20)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime | None = _when(nullable=False)
+    sent_at: datetime | None = _when()
+
+
+class ExecutionRow(SQLModel, table=True):
+    """The audit trail: one row per step run or attempt."""
+
+    __tablename__ = "executions"
+    id: int | None = Field(default=None, primary_key=True)
+    enrollment_id: int = Field(foreign_key="enrollments.id", index=True)
+    step_id: str | None = Field(default=None, max_length=100)
+    kind: str = Field(max_length=20)
+    outcome: str = Field(max_length=30)
+    detail: dict[str, Any] = _json()
+    variant: str | None = Field(default=None, max_length=100)
+    message_id: str | None = Field(default=None, max_length=255)
+    error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    at: datetime | None = _when(nullable=False)
+
+
+class EventRow(SQLModel, table=True):
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_contact_type", "contact_id", "type"),)
+    id: int | None = Field(default=None, primary_key=True)
+    contact_id: int = Field(foreign_key="contacts.id")
+    message_id: str | None = Field(default=None, max_length=255, index=True)
+    type: str = Field(max_length=30)
+    detail: str | None = Field(default=None, max_length=100)
+    source: str = Field(default="manual", max_length=30)
+    dedupe_key: str | None = Field(default=None, unique=True, max_length=255)
+    occurred_at: datetime | None = _when(nullable=False)
+    recorded_at: datetime | None = _when(nullable=False)
+
+
+class SuppressionRow(SQLModel, table=True):
+    __tablename__ = "suppressions"
+    id: int | None = Field(default=None, primary_key=True)
+    value: str = Field(unique=True, max_length=320)
+    kind: str = Field(max_length=10)  # address | domain
+    reason: str = Field(max_length=30)
+    created_at: datetime | None = _when(nullable=False)
+
+
+class TaskRow(SQLModel, table=True):
+    __tablename__ = "tasks"
+    __table_args__ = (
+        UniqueConstraint("enrollment_id", "step_id", name="uq_tasks_enrollment_step"),
+        Index("ix_tasks_status_owner", "status", "owner"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    enrollment_id: int = Field(foreign_key="enrollments.id")
+    step_id: str = Field(max_length=100)
+    kind: str = Field(max_length=20)
+    note: str = Field(sa_column=Column(Text, nullable=False))
+    owner: str | None = None
+    status: str = Field(default="open", max_length=20)  # open | done | skipped | auto
+    outcome: str | None = None
+    due_at: datetime | None = _when(nullable=False)
+    created_at: datetime | None = _when(nullable=False)
+    completed_at: datetime | None = _when()
+
+
+metadata = SQLModel.metadata
