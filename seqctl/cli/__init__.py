@@ -34,6 +34,7 @@ class State:
     db_url: str = settings.DEFAULT_DATABASE_URL
     now: datetime | None = None
     debug: bool = False
+    opened: list[Any] = []  # noqa: RUF012 - one process, one command
 
 
 state = State()
@@ -62,6 +63,7 @@ def database(*, require_schema: bool = True) -> Any:
     from seqctl.store.migrate import require_current
 
     db = Database(state.db_url)
+    state.opened.append(db)
     if require_schema:
         require_current(db)
     return db
@@ -150,7 +152,7 @@ def import_(
     for change in plan.changes:
         details = f" ({'; '.join(change.details)})" if change.details and change.state != "unchanged" else ""
         stranded = "".join(
-            f"\n    {n} enrollment(s) on removed step {sid}: {on_removed or 'refused'}"
+            f"\n    {n} enrollment(s) on removed step {sid}: {on_removed or 'needs --on-removed'}"
             for sid, n in change.stranded.items()
         )
         output.line(f"{change.kind} {change.key}: {change.state}{details}{stranded}")
@@ -574,26 +576,32 @@ def retry(enrollment_id: Annotated[int, typer.Argument(help="Enrollment id.")]) 
 def main() -> None:
     """Entry point: the one error boundary. Exit 0 ok, 1 failure, 2 bad input, 130 interrupted."""
     try:
-        code = app(standalone_mode=False)
+        try:
+            code = app(standalone_mode=False)
+        finally:
+            while state.opened:
+                state.opened.pop().dispose()
     except SpecError as exc:
         for problem in exc.problems:
-            output.error(str(problem))
+            output.note(str(problem))  # compiler-style, so editors can jump to it
         sys.exit(exc.exit_code)
     except SeqctlError as exc:
         if state.debug:
             raise
         output.error(exc.message)
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, typer.Abort):
         sys.exit(EXIT_INTERRUPTED)
-    except typer.Abort:
-        sys.exit(EXIT_INTERRUPTED)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.TyperException as exc:  # usage errors: typer prints them with the usage line
+        show = getattr(exc, "show", None)
+        if show is not None:
+            show()
+        else:
+            output.error(exc.message)
+        sys.exit(exc.exit_code)
     except Exception as exc:
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
         if state.debug:
             raise
         output.error(_unexpected(exc))

@@ -56,9 +56,14 @@ def list_unsubscribe(sender: str, url: str | None) -> tuple[str, str | None]:
     return mailto, None
 
 
+# Fold only past SMTP's line limit: folding before a header's first token (as the 78
+# default does for long List-Unsubscribe values) leaves a leading space some parsers keep.
+POLICY = SMTP.clone(max_line_length=998)
+
+
 def build(message: Outgoing) -> str:
     """The message as CRLF text, ready for SMTP or a Maildir."""
-    mime = EmailMessage(policy=SMTP)
+    mime = EmailMessage(policy=POLICY)
     mime["From"] = message.sender
     mime["To"] = formataddr((single_line(message.recipient_name), message.recipient))
     mime["Subject"] = single_line(message.subject)

@@ -68,7 +68,8 @@ class MaildirTransport:
         try:
             if self._maildir is None:
                 self._maildir = mailbox.Maildir(self.path, create=True)
-            key = self._maildir.add(raw.encode("utf-8"))
+            # Maildir files use the local line ending; CRLF is only SMTP's wire form.
+            key = self._maildir.add(raw.replace("\r\n", "\n").encode("utf-8"))
         except OSError as exc:
             return SendResult(SendOutcome.MAILBOX_DOWN, f"outbox {self.path}: {exc}")
         return SendResult(SendOutcome.SENT, f"outbox {key}")

@@ -118,9 +118,9 @@ def import_files(
                 Change("sequence", sequence.key, "updated", details or ["settings changed"], stranded)
             )
         plan = ImportPlan(changes)
-        _check_on_removed(plan, sequences, on_removed)
         if dry_run:
             return plan
+        _check_on_removed(plan, sequences, on_removed)
         for mailbox in mailboxes:
             catalog_store.upsert_mailbox(
                 tx,

@@ -1,0 +1,3 @@
+from seqctl.cli import main
+
+main()

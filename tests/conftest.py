@@ -1,0 +1,223 @@
+"""Shared fixtures: a real database per test (SQLite file, or a fresh Postgres schema),
+an in-process CLI runner, and the clock as a parameter.
+
+Postgres tests need SEQCTL_TEST_POSTGRES_URL. Without it they skip locally and fail
+under CI (CI=true), so CI never silently skips them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "sequences.example.yaml"
+POSTGRES_URL = os.environ.get("SEQCTL_TEST_POSTGRES_URL")
+
+
+def at(text: str) -> datetime:
+    """A UTC instant from compact ISO text, for readable tests."""
+    return datetime.fromisoformat(text).astimezone(UTC)
+
+
+def _postgres_or_skip() -> str:
+    if POSTGRES_URL:
+        return POSTGRES_URL
+    if os.environ.get("CI"):
+        pytest.fail("CI must run the Postgres tests: set SEQCTL_TEST_POSTGRES_URL")
+    pytest.skip(
+        "Postgres tests need SEQCTL_TEST_POSTGRES_URL (e.g. postgresql://postgres@127.0.0.1:5432/test)"
+    )
+
+
+@contextlib.contextmanager
+def postgres_schema() -> Iterator[str]:
+    """A database URL whose search_path is a brand-new schema, dropped afterwards."""
+    import sqlalchemy
+
+    from seqctl.store.db import normalise_url
+
+    base = normalise_url(_postgres_or_skip())
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sqlalchemy.create_engine(base)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    separator = "&" if "?" in base else "?"
+    try:
+        yield f"{base}{separator}options={quote(f'-csearch_path={schema}')}"
+    finally:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'seqctl.db'}"
+    else:
+        with postgres_schema() as url:
+            yield url
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[Any]:
+    from seqctl.store.db import Database
+    from seqctl.store.migrate import upgrade
+
+    database = Database(db_url)
+    upgrade(database)
+    yield database
+    database.dispose()
+
+
+@dataclass
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        import json
+
+        return json.loads(self.stdout)
+
+
+class Cli:
+    """Runs `seqctl` in this process, exactly as the console script does (error boundary included)."""
+
+    def __init__(self, db_url: str, workdir: Path) -> None:
+        self.db_url = db_url
+        self.workdir = workdir
+
+    def __call__(self, *args: str, now: str | None = None) -> Result:
+        from seqctl.cli import main
+
+        argv = ["seqctl", "--db", self.db_url, *(["--now", now] if now else []), *args]
+        out, err = io.StringIO(), io.StringIO()
+        code = 0
+        old_argv, old_cwd = sys.argv, os.getcwd()
+        sys.argv = argv
+        os.chdir(self.workdir)
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                main()
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        finally:
+            sys.argv = old_argv
+            os.chdir(old_cwd)
+        return Result(code, out.getvalue(), err.getvalue())
+
+    def ok(self, *args: str, now: str | None = None) -> Result:
+        result = self(*args, now=now)
+        assert result.code == 0, f"seqctl {' '.join(args)} → {result.code}\n{result.stderr}\n{result.stdout}"
+        return result
+
+
+@pytest.fixture
+def outbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "outbox"
+    monkeypatch.setenv("SEQCTL_OUTBOX", str(path))
+    monkeypatch.delenv("SEQCTL_SMTP_URL", raising=False)
+    return path
+
+
+@pytest.fixture
+def cli(db_url: str, tmp_path: Path, outbox: Path) -> Cli:
+    runner = Cli(db_url, tmp_path)
+    runner.ok("init")
+    return runner
+
+
+def outbox_messages(path: Path) -> list[Any]:
+    """Messages in a Maildir outbox, oldest first (by Date header, then name)."""
+    import email
+    import email.policy
+    from email.utils import parsedate_to_datetime
+
+    new = path / "new"
+    if not new.exists():
+        return []
+    messages = [
+        email.message_from_bytes(p.read_bytes(), policy=email.policy.default) for p in sorted(new.iterdir())
+    ]
+    return sorted(messages, key=lambda m: parsedate_to_datetime(m["Date"]))
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+class RecordingHandler:
+    """An aiosmtpd handler that keeps every accepted message and can be told to refuse.
+
+    `reject_rcpt` answers 550 for those addresses; `temporary_failures` answers 451 to that
+    many DATA commands first; `drop_after_data` closes the connection after the final dot.
+    """
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, list[str], bytes]] = []
+        self.reject_rcpt: set[str] = set()
+        self.temporary_failures = 0
+        self.drop_after_data = False
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
+    ) -> str:
+        if address.lower() in self.reject_rcpt:
+            return "550 5.1.1 No such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.temporary_failures > 0:
+            self.temporary_failures -= 1
+            return "451 4.3.0 Try again later"
+        if self.drop_after_data:
+            server.transport.close()
+            return "250 OK (never heard)"
+        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+        return "250 OK"
+
+    def parsed(self) -> list[Any]:
+        import email
+        import email.policy
+
+        # The wire form is CRLF; the email parser expects local line endings.
+        return [
+            email.message_from_bytes(content.replace(b"\r\n", b"\n"), policy=email.policy.default)
+            for _, _, content in self.messages
+        ]
+
+
+@pytest.fixture
+def smtp_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[RecordingHandler]:
+    """A real SMTP server on loopback; SEQCTL_SMTP_URL points at it."""
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    handler = RecordingHandler()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    monkeypatch.setenv("SEQCTL_SMTP_URL", f"smtp://127.0.0.1:{port}")
+    try:
+        yield handler
+    finally:
+        controller.stop()

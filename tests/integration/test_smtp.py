@@ -1,0 +1,101 @@
+"""Delivery over a real SMTP server on loopback (aiosmtpd)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.conftest import Cli, RecordingHandler, write
+
+ONE = """\
+mailboxes:
+  - key: ada
+    from: "Ada <ada@example.com>"
+    unsubscribe_url: "https://u.example.com/one-click?m={{ message_id }}"
+sequences:
+  - key: s
+    mailbox: ada
+    steps:
+      - {id: one, type: email, subject: "Hi {{ contact.email }}", body: "b"}
+      - {id: two, type: email, wait: 1d, thread: true, body: "again"}
+"""
+
+
+def enroll(cli: Cli, tmp_path: Path, *emails: str) -> None:
+    cli.ok("import", str(write(tmp_path / "s.yaml", ONE)))
+    args = [a for e in emails for a in ("--email", e)]
+    cli.ok("enroll", "s", *args, now="2026-11-23T10:00:00Z")
+
+
+def test_sends_over_one_reused_connection_with_one_click_unsubscribe(
+    cli: Cli, tmp_path: Path, smtp_server: RecordingHandler
+) -> None:
+    enroll(cli, tmp_path, "a@example.com", "b@example.com", "c@example.com")
+    assert cli.ok("tick", "--now", "2026-11-23T10:00:00Z", "--json").json()["sent"] == 3
+    messages = smtp_server.parsed()
+    assert sorted(m["To"].addresses[0].addr_spec for m in messages) == [
+        "a@example.com",
+        "b@example.com",
+        "c@example.com",
+    ]
+    assert {frm for frm, _, _ in smtp_server.messages} == {"ada@example.com"}
+    first = messages[0]
+    assert first["List-Unsubscribe"].startswith("<https://u.example.com/one-click?m=%3C")
+    assert first["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+
+def test_550_on_rcpt_is_a_hard_bounce_others_still_sent(
+    cli: Cli, tmp_path: Path, smtp_server: RecordingHandler
+) -> None:
+    smtp_server.reject_rcpt = {"gone@example.com"}
+    enroll(cli, tmp_path, "gone@example.com", "ok@example.com")
+    report = cli.ok("tick", "--now", "2026-11-23T10:00:00Z", "--json").json()
+    assert report["sent"] == 1 and report["exited"] == 1
+    log = cli.ok("log", "s", "--email", "gone@example.com", "--json").json()[0]
+    assert (log["status"], log["exit_reason"]) == ("exited", "bounced")
+    again = cli.ok("enroll", "s", "--email", "gone@example.com", "--json", now="2026-11-24T10:00:00Z").json()
+    assert "suppressed" in again["skipped"][0]["reason"]
+
+
+def test_451_retries_with_backoff_then_sends_once(
+    cli: Cli, tmp_path: Path, smtp_server: RecordingHandler
+) -> None:
+    smtp_server.temporary_failures = 1
+    enroll(cli, tmp_path, "a@example.com")
+    first = cli.ok("tick", "--now", "2026-11-23T10:00:00Z", "--json").json()
+    assert first["retried"] == 1 and first["sent"] == 0
+    queue = cli.ok("queue", "--json", now="2026-11-23T10:00:00Z").json()
+    assert queue[0]["why"].startswith("retrying after a transient failure (attempt 1: 451")
+    assert cli.ok("tick", "--now", "2026-11-23T10:01:00Z", "--json").json()["sent"] == 0  # still backing off
+    assert cli.ok("tick", "--now", "2026-11-23T11:00:00Z", "--json").json()["sent"] == 1
+    assert len(smtp_server.messages) == 1
+
+
+def test_connection_dropped_after_data_is_unknown_and_resolvable(
+    cli: Cli, tmp_path: Path, smtp_server: RecordingHandler
+) -> None:
+    smtp_server.drop_after_data = True
+    enroll(cli, tmp_path, "a@example.com")
+    assert cli.ok("tick", "--now", "2026-11-23T10:00:00Z", "--json").json()["unknown"] == 1
+    smtp_server.drop_after_data = False
+    assert cli.ok("tick", "--now", "2026-11-24T10:00:00Z", "--json").json()["claimed"] == 0
+    unknown = cli.ok("queue", "--unknown", "--json").json()
+    assert [(u["email"], u["step"]) for u in unknown] == [("a@example.com", "one")]
+    cli.ok("resolve", str(unknown[0]["id"]), "--not-sent", now="2026-11-24T10:00:00Z")
+    assert cli.ok("tick", "--now", "2026-11-24T10:00:00Z", "--json").json()["sent"] == 1
+    [message] = smtp_server.parsed()
+    assert message["Message-ID"] == unknown[0]["message_id"]
+
+
+def test_mailbox_down_defers_without_spending_retries(cli: Cli, tmp_path: Path, monkeypatch: object) -> None:
+    import pytest
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SEQCTL_SMTP_URL", "smtp://127.0.0.1:9")  # nothing listens on the discard port
+    try:
+        enroll(cli, tmp_path, "a@example.com", "b@example.com")
+        report = cli.ok("tick", "--now", "2026-11-23T10:00:00Z", "--json").json()
+        assert report["deferred"] == 2 and report["retried"] == 0 and report["failed"] == 0
+        queue = cli.ok("queue", "--json", now="2026-11-23T10:00:00Z").json()
+        assert all(q["why"].startswith("mailbox paused") and q["attempts"] == 0 for q in queue)
+    finally:
+        mp.undo()
