@@ -6,10 +6,10 @@ import csv
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from seqctl.errors import InvalidInput
+from seqctl.files import read_input
 from seqctl.spec.models import check_timezone
 from seqctl.store import contacts as contact_store
 from seqctl.store.db import Database
@@ -50,13 +50,7 @@ class CsvContacts:
 
 def read_csv(path: str) -> CsvContacts:
     """Parse a contacts CSV. A bad file is InvalidInput; a bad row is reported and skipped."""
-    file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise InvalidInput(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"{path}: cannot read: {exc}") from None
+    text = read_input(path, encoding="utf-8-sig")
     reader = csv.reader(text.splitlines())
     try:
         header = next(reader)

@@ -157,29 +157,28 @@ def select_enrollments(
         return found_for_contact
 
 
+def _operator_change(
+    tx: Any, e: Enrollment, now: datetime, outcome: str, *, where: dict[str, Any], **values: Any
+) -> bool:
+    """Apply an operator's change (fencing out any tick holding the row) and log it."""
+    if not enrollment_store.guarded_update(tx, e.id, now, where=where, **values):
+        return False
+    activity.record_execution(
+        tx, enrollment_id=e.id, step_id=e.current_step, kind="operator", outcome=outcome, at=now
+    )
+    return True
+
+
 def pause(db: Database, targets: list[Enrollment], *, now: datetime) -> list[int]:
-    changed = []
     with db.write() as tx:
-        for e in targets:
-            if enrollment_store.guarded_update(
-                tx,
-                e.id,
-                now,
-                where={"status": ("scheduled", "active")},
-                status="paused",
-                next_run_at=None,
-                leased_until=None,
-            ):
-                activity.record_execution(
-                    tx,
-                    enrollment_id=e.id,
-                    step_id=e.current_step,
-                    kind="operator",
-                    outcome="paused",
-                    at=now,
-                )
-                changed.append(e.id)
-    return changed
+        return [
+            e.id
+            for e in targets
+            if _operator_change(
+                tx, e, now, "paused", where={"status": ("scheduled", "active")},
+                status="paused", next_run_at=None, leased_until=None,
+            )
+        ]  # fmt: skip
 
 
 def resume(db: Database, targets: list[Enrollment], *, now: datetime) -> list[int]:
@@ -190,31 +189,17 @@ def resume(db: Database, targets: list[Enrollment], *, now: datetime) -> list[in
         for e in targets:
             if e.status != "paused":
                 continue
-            loaded = catalog.by_id[e.sequence_id]
-            contact = contact_store.by_id(tx, e.contact_id)
-            assert contact is not None
-            due = e.step_due_at or now
-            if e.waiting_on in ("task", "unknown_send"):
-                next_run = None
-            else:
-                step = (
-                    loaded.model.step(e.current_step) if e.current_step in loaded.model.step_ids() else None
-                )
-                next_run = max(due, now)
-                if isinstance(step, EmailStep):
-                    next_run = calendar_of(catalog, loaded.model, contact).next_opening(next_run)
+            next_run = None if e.waiting_on in ("task", "unknown_send") else max(e.step_due_at or now, now)
+            sequence = catalog.by_id[e.sequence_id].model
+            if next_run is not None and e.current_step in sequence.step_ids():
+                if isinstance(sequence.step(e.current_step), EmailStep):
+                    contact = contact_store.by_id(tx, e.contact_id)
+                    assert contact is not None
+                    next_run = calendar_of(catalog, sequence, contact).next_opening(next_run)
             status = "scheduled" if e.started_at > now else "active"
-            if enrollment_store.guarded_update(
-                tx, e.id, now, where={"status": "paused"}, status=status, next_run_at=next_run
+            if _operator_change(
+                tx, e, now, "resumed", where={"status": "paused"}, status=status, next_run_at=next_run
             ):
-                activity.record_execution(
-                    tx,
-                    enrollment_id=e.id,
-                    step_id=e.current_step,
-                    kind="operator",
-                    outcome="resumed",
-                    at=now,
-                )
                 changed.append(e.id)
     return changed
 
@@ -226,22 +211,8 @@ def cancel(db: Database, targets: list[Enrollment], *, now: datetime) -> list[in
             values = enrollment_store.finished_values(
                 "exited", now, reason="manual", detail="cancelled by operator"
             )
-            if enrollment_store.guarded_update(
-                tx,
-                e.id,
-                now,
-                where={"status": ("scheduled", "active", "paused", "failed")},
-                **values,
-            ):
+            if _operator_change(tx, e, now, "cancelled", where={"status": enrollment_store.OPEN}, **values):
                 activity.close_tasks_of(tx, e.id, "skipped", now)
-                activity.record_execution(
-                    tx,
-                    enrollment_id=e.id,
-                    step_id=e.current_step,
-                    kind="operator",
-                    outcome="cancelled",
-                    at=now,
-                )
                 changed.append(e.id)
     return changed
 
@@ -258,32 +229,12 @@ def retry(db: Database, enrollment_id: int, *, now: datetime) -> None:
             message = sends.get(tx, e.id, e.current_step)
             if message is not None:
                 sends.settle_send(
-                    tx,
-                    message.id,
-                    "not_sent",
-                    now=now,
-                    error=message.last_error,
-                    expect=("failed", "retry"),
+                    tx, message.id, "not_sent", now=now, error=message.last_error, expect=("failed", "retry")
                 )
-        enrollment_store.guarded_update(
-            tx,
-            e.id,
-            now,
-            where={"status": "failed"},
-            status="active",
-            attempts=0,
-            waiting_on=None,
-            next_run_at=now,
-            finished_at=None,
-        )
-        activity.record_execution(
-            tx,
-            enrollment_id=e.id,
-            step_id=e.current_step,
-            kind="operator",
-            outcome="retried",
-            at=now,
-        )
+        _operator_change(
+            tx, e, now, "retried", where={"status": "failed"},
+            status="active", attempts=0, waiting_on=None, next_run_at=now, finished_at=None,
+        )  # fmt: skip
 
 
 def resolve(db: Database, message_row_id: int, *, sent: bool, now: datetime) -> Enrollment:

@@ -179,6 +179,8 @@ class Tick:
                     f"step {e.current_step!r} no longer exists in {e.sequence_key}",
                 )
                 return False
+            if e.status == "scheduled":  # its start time has come
+                enrollment_store.fenced_update(tx, claim, self.now, status="active")
             step = ctx.loaded.model.step(e.current_step)
             if not isinstance(step, EmailStep):
                 return self._run_local(tx, ctx, step)

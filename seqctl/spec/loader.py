@@ -5,13 +5,13 @@ from __future__ import annotations
 import difflib
 import re
 import typing
-from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from seqctl.errors import InvalidInput, Problem, SpecError
+from seqctl.errors import Problem, SpecError
+from seqctl.files import read_input
 from seqctl.spec.models import SpecFile, model_for_step_type
 
 Path_ = tuple[Any, ...]
@@ -221,13 +221,7 @@ def load_files(
     loaded: list[tuple[str, SpecFile, Positions]] = []
     problems: list[Problem] = []
     for name in paths:
-        path = Path(name)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise InvalidInput(f"{name}: no such file") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InvalidInput(f"{name}: cannot read: {exc}") from None
+        text = read_input(name)
         try:
             loaded.append((name, *load_with_positions(text, name)))
         except SpecError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from tests.conftest import Cli, RecordingHandler, write
 
@@ -99,3 +100,34 @@ def test_mailbox_down_defers_without_spending_retries(cli: Cli, tmp_path: Path, 
         assert all(q["why"].startswith("mailbox paused") and q["attempts"] == 0 for q in queue)
     finally:
         mp.undo()
+
+
+def test_credentials_from_the_url_are_used_to_log_in(cli: Cli, tmp_path: Path, monkeypatch: Any) -> None:
+    import socket
+
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+
+    seen: list[tuple[bytes, bytes]] = []
+
+    def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+        if isinstance(data, LoginPassword):
+            seen.append((data.login, data.password))
+            return AuthResult(success=data.login == b"ada" and data.password == b"p@ss:word")
+        return AuthResult(success=False)
+
+    handler = RecordingHandler()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(handler, hostname="127.0.0.1", port=port, authenticator=authenticator, auth_require_tls=False, auth_exclude_mechanism=["LOGIN"])
+    controller.start()
+    try:
+        monkeypatch.setenv("SEQCTL_SMTP_URL", f"smtp://ada:p%40ss%3Aword@127.0.0.1:{port}")
+        enroll(cli, tmp_path, "a@example.com")
+        tick = cli.ok("tick", "--now", "2026-11-23T10:00:00Z", "--json")
+        assert tick.json()["sent"] == 1
+        assert seen == [(b"ada", b"p@ss:word")] and len(handler.messages) == 1
+        assert "word" not in tick.stdout + tick.stderr
+    finally:
+        controller.stop()
