@@ -121,12 +121,9 @@ class SmtpTransport:
         client: smtplib.SMTP
         if s.implicit_tls:
             client = smtplib.SMTP_SSL(
-                s.host,
-                s.port,
-                local_hostname=self.local_hostname,
-                timeout=CONNECT_TIMEOUT_S,
-                context=context,
+                s.host, s.port, local_hostname=self.local_hostname, timeout=CONNECT_TIMEOUT_S, context=context
             )
+            client.ehlo()
         else:
             client = smtplib.SMTP(
                 s.host, s.port, local_hostname=self.local_hostname, timeout=CONNECT_TIMEOUT_S
@@ -134,7 +131,7 @@ class SmtpTransport:
             client.ehlo()
             if client.has_extn("starttls"):
                 client.starttls(context=context)
-                client.ehlo()
+                client.ehlo()  # the session restarts after STARTTLS
         if s.username:
             client.login(s.username, s.password or "")
         return client

@@ -131,3 +131,46 @@ def test_credentials_from_the_url_are_used_to_log_in(cli: Cli, tmp_path: Path, m
         assert "word" not in tick.stdout + tick.stderr
     finally:
         controller.stop()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_starttls_when_offered_and_implicit_tls_for_smtps(cli: Cli, tmp_path: Path, tls_files: Any, monkeypatch: Any) -> None:
+    import ssl
+
+    from aiosmtpd.controller import Controller
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*tls_files)
+    starttls, implicit = RecordingHandler(), RecordingHandler()
+    port_a, port_b = _free_port(), _free_port()
+    offers_starttls = Controller(starttls, hostname="127.0.0.1", port=port_a, tls_context=context, require_starttls=True)
+    speaks_tls = Controller(implicit, hostname="127.0.0.1", port=port_b, ssl_context=context)
+    offers_starttls.start()
+    speaks_tls.start()
+    try:
+        monkeypatch.setenv("SEQCTL_SMTP_URL", f"smtp://127.0.0.1:{port_a}")
+        enroll(cli, tmp_path, "a@example.com", "b@example.com")
+        assert cli.ok("tick", "--now", "2026-11-23T10:00:00Z", "--json").json()["sent"] == 2
+        # One connection for the whole tick; the server refuses mail before STARTTLS, so both went encrypted.
+        assert len(starttls.messages) == 2
+        monkeypatch.setenv("SEQCTL_SMTP_URL", f"smtps://127.0.0.1:{port_b}")
+        cli.ok("enroll", "s", "--email", "c@example.com", now="2026-11-23T10:00:00Z")
+        report = cli.ok("tick", "--now", "2026-11-23T10:00:00Z", "--json").json()
+        assert report["sent"] == 1, report["errors"]
+        assert len(implicit.messages) == 1
+    finally:
+        offers_starttls.stop()
+        speaks_tls.stop()
+
+
+def test_one_connection_is_reused_for_a_whole_tick(cli: Cli, tmp_path: Path, smtp_server: RecordingHandler) -> None:
+    enroll(cli, tmp_path, *(f"r{n}@example.com" for n in range(5)))
+    assert cli.ok("tick", "--now", "2026-11-23T10:00:00Z", "--json").json()["sent"] == 5
+    assert smtp_server.connections == 1
