@@ -174,6 +174,7 @@ class RecordingHandler:
         self.temporary_failures = 0
         self.drop_after_data = False
         self.connections = 0
+        self.data_delay = 0.0
 
     async def handle_EHLO(self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]) -> list[str]:
         self.connections += 1
