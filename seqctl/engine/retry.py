@@ -10,6 +10,19 @@ CAP = timedelta(hours=6)
 DEFAULT_MAX_ATTEMPTS = 5
 
 
+MAILBOX_PAUSE_BASE = timedelta(minutes=1)
+MAILBOX_PAUSE_CAP = timedelta(minutes=30)
+
+
+def mailbox_pause(outages: int) -> timedelta:
+    """How long a mailbox rests after its `outages`-th consecutive failure: 1m, 2m, 4m … 30m.
+
+    A circuit breaker: while it rests, its enrollments stay due without spending retries;
+    the first send after the pause probes the server again.
+    """
+    return min(MAILBOX_PAUSE_BASE * (2 ** max(outages - 1, 0)), MAILBOX_PAUSE_CAP)
+
+
 def backoff(attempt: int, enrollment_id: int) -> timedelta:
     """Delay before attempt `attempt + 1`: 2m, 4m, 8m … up to 6h, plus up to 25% jitter.
 

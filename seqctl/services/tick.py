@@ -21,7 +21,7 @@ from seqctl.delivery.transports import SendOutcome, SendResult
 from seqctl.engine.calendar import SendCalendar
 from seqctl.engine.flow import EventFact, choose_variant, condition_holds, exit_reason
 from seqctl.engine.limits import day_start, held_until
-from seqctl.engine.retry import backoff
+from seqctl.engine.retry import backoff, mailbox_pause
 from seqctl.errors import TemplateProblem
 from seqctl.services.catalog import Catalog, LoadedSequence
 from seqctl.services.operations import start_enrollment
@@ -38,7 +38,6 @@ DEFAULT_LEASE = timedelta(seconds=60)
 DEFAULT_BATCH = 100
 # Steps one claim may run back to back (action → branch → email …) before yielding.
 MAX_STEPS_PER_CLAIM = 25
-MAILBOX_PAUSE = timedelta(minutes=5)
 SUPPRESSION_EXIT = {"bounced": "bounced", "unsubscribed": "unsubscribed"}
 
 
@@ -109,6 +108,9 @@ class Tick:
         self.report = TickReport(now=now)
         self.mailbox_paused = {
             key: r.paused_until for key, r in self.catalog.mailbox_records.items() if r.paused_until
+        }
+        self.mailbox_outages = {
+            key: r.outages for key, r in self.catalog.mailbox_records.items() if r.outages
         }
 
     def preview(self, limit: int | None) -> TickReport:
@@ -441,8 +443,9 @@ class Tick:
         detail = {"subject": prepared.subject, "server": result.detail}
         if outcome is SendOutcome.SENT:
             sends.settle_send(tx, prepared.row_id, "sent", now=self.now)
-            if self.mailbox_paused.pop(prepared.mailbox.key, None) is not None:
-                catalog_store.pause_mailbox(tx, prepared.mailbox.key, None, None)
+            if self.mailbox_outages.pop(prepared.mailbox.key, None) is not None:
+                catalog_store.clear_outage(tx, prepared.mailbox.key)
+                self.mailbox_paused.pop(prepared.mailbox.key, None)
             self._record(
                 tx,
                 ctx,
@@ -461,9 +464,11 @@ class Tick:
             return False
         if outcome is SendOutcome.MAILBOX_DOWN:
             sends.settle_send(tx, prepared.row_id, "not_sent", now=self.now, error=result.detail)
-            until = self.now + MAILBOX_PAUSE
+            outages = catalog_store.record_outage(tx, prepared.mailbox.key, result.detail)
+            until = self.now + mailbox_pause(outages)
+            catalog_store.pause_mailbox(tx, prepared.mailbox.key, until)
             self.mailbox_paused[prepared.mailbox.key] = until
-            catalog_store.pause_mailbox(tx, prepared.mailbox.key, until, result.detail)
+            self.mailbox_outages[prepared.mailbox.key] = outages
             self.report.errors.append(result.detail)
             self._defer(tx, ctx, until, "mailbox", result.detail)
             return False
@@ -546,7 +551,7 @@ class Tick:
             self._record(tx, ctx, step_id, "complete", "completed")
             self.report.completed += 1
             return False
-        return bool(values["next_run_at"] == self.lease_until)
+        return bool(values["step_due_at"] <= self.now)  # due already: this tick runs it too
 
     def _record(
         self, tx: Any, ctx: Context, step_id: str | None, kind: str, outcome: str, **extra: Any

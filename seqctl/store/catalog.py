@@ -16,7 +16,9 @@ ST = StepRow.__table__
 
 
 def mailboxes(tx: Connection) -> dict[str, MailboxRecord]:
-    rows = tx.execute(select(M.c.id, M.c.key, M.c.definition, M.c.paused_until, M.c.pause_reason))
+    rows = tx.execute(
+        select(M.c.id, M.c.key, M.c.definition, M.c.paused_until, M.c.pause_reason, M.c.outages)
+    )
     return {row.key: MailboxRecord(*row) for row in rows}
 
 
@@ -32,8 +34,18 @@ def upsert_mailbox(tx: Connection, key: str, definition: dict[str, Any], now: da
     return "updated"
 
 
-def pause_mailbox(tx: Connection, key: str, until: datetime | None, reason: str | None) -> None:
-    tx.execute(update(M).where(M.c.key == key).values(paused_until=until, pause_reason=reason))
+def record_outage(tx: Connection, key: str, reason: str) -> int:
+    """Count one more consecutive outage of the mailbox; returns the new count."""
+    tx.execute(update(M).where(M.c.key == key).values(outages=M.c.outages + 1, pause_reason=reason))
+    return int(tx.execute(select(M.c.outages).where(M.c.key == key)).scalar_one())
+
+
+def pause_mailbox(tx: Connection, key: str, until: datetime) -> None:
+    tx.execute(update(M).where(M.c.key == key).values(paused_until=until))
+
+
+def clear_outage(tx: Connection, key: str) -> None:
+    tx.execute(update(M).where(M.c.key == key).values(paused_until=None, pause_reason=None, outages=0))
 
 
 def sequences(tx: Connection) -> dict[str, SequenceRecord]:

@@ -106,7 +106,8 @@ def _insert_ignoring_conflicts(tx: Connection) -> Any:
 
 
 def claim_due(tx: Connection, *, now: datetime, limit: int, lease_until: datetime) -> list[Claim]:
-    """Lease up to `limit` due enrollments, oldest due first.
+    """Lease up to `limit` due enrollments: follow-ups before first touches, then oldest due first
+    (so what a limit held back goes before what became due since).
 
     Postgres skips rows another tick holds (SKIP LOCKED); on SQLite the caller's
     immediate transaction already serialises claims. Claiming pushes `next_run_at`
@@ -115,7 +116,7 @@ def claim_due(tx: Connection, *, now: datetime, limit: int, lease_until: datetim
     due = (
         select(E.c.id)
         .where(E.c.status.in_(RUNNABLE), E.c.next_run_at <= now)
-        .order_by(E.c.next_run_at, E.c.id)
+        .order_by(E.c.last_ran_at.is_(None), E.c.step_due_at, E.c.id)
         .limit(limit)
     )
     if tx.dialect.name == "postgresql":

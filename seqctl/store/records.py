@@ -128,3 +128,4 @@ class MailboxRecord:
     definition: dict[str, Any]
     paused_until: datetime | None
     pause_reason: str | None
+    outages: int

@@ -35,6 +35,8 @@ class MailboxRow(SQLModel, table=True):
     definition: dict[str, Any] = _json()
     paused_until: datetime | None = _when()
     pause_reason: str | None = None
+    # Consecutive failed attempts to reach the mailbox's server; the pause doubles with each.
+    outages: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     updated_at: datetime | None = _when(nullable=False)
 
 

@@ -174,3 +174,52 @@ def test_one_connection_is_reused_for_a_whole_tick(cli: Cli, tmp_path: Path, smt
     enroll(cli, tmp_path, *(f"r{n}@example.com" for n in range(5)))
     assert cli.ok("tick", "--now", "2026-11-23T10:00:00Z", "--json").json()["sent"] == 5
     assert smtp_server.connections == 1
+
+
+def test_mailbox_outage_backs_off_doubling_and_recovers(cli: Cli, tmp_path: Path, monkeypatch: Any) -> None:
+    """A server answering 421 at connect pauses the mailbox 1, 2, 4 … minutes; then all goes once."""
+    from aiosmtpd.controller import Controller
+
+    class Closed(RecordingHandler):
+        refusing = True
+
+        async def handle_EHLO(self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]) -> list[str]:
+            if self.refusing:
+                return ["421 4.3.2 Service not available, closing channel"]
+            return await super().handle_EHLO(server, session, envelope, hostname, responses)
+
+    handler = Closed()
+    port = _free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        monkeypatch.setenv("SEQCTL_SMTP_URL", f"smtp://127.0.0.1:{port}")
+        enroll(cli, tmp_path, "a@example.com", "b@example.com")
+        pauses = []
+        for minute in ("10:00", "10:01", "10:03"):
+            report = cli.ok("tick", "--now", f"2026-11-23T{minute}:00Z", "--json").json()
+            assert (report["deferred"], report["retried"], report["sent"]) == (2, 0, 0)
+            pauses.append(cli.ok("queue", "--json", now=f"2026-11-23T{minute}:00Z").json()[0]["next_run_at"])
+        assert pauses == ["2026-11-23T10:01:00+00:00", "2026-11-23T10:03:00+00:00", "2026-11-23T10:07:00+00:00"]
+        assert cli.ok("tick", "--now", "2026-11-23T10:05:00Z", "--json").json()["claimed"] == 0  # still resting
+        handler.refusing = False
+        report = cli.ok("tick", "--now", "2026-11-23T10:07:00Z", "--json").json()
+        assert report["sent"] == 2 and len(handler.messages) == 2
+        queue = cli.ok("queue", "--json", now="2026-11-23T10:07:00Z").json()
+        assert all(q["attempts"] == 0 and q["step"] == "two" for q in queue)
+    finally:
+        controller.stop()
+
+
+def test_held_back_follow_ups_go_before_new_first_touches(cli: Cli, tmp_path: Path, smtp_server: RecordingHandler) -> None:
+    spec = ONE.replace('    unsubscribe_url: "https://u.example.com/one-click?m={{ message_id }}"\n', "    limits: {per_hour: 2}\n")
+    spec = spec.replace("wait: 1d, thread: true", "wait: 1m, thread: true")
+    cli.ok("import", str(write(tmp_path / "s.yaml", spec)))
+    cli.ok("enroll", "s", "--email", "a@example.com", "--email", "b@example.com", now="2026-11-23T10:00:00Z")
+    assert cli.ok("tick", "--now", "2026-11-23T10:00:00Z", "--json").json()["sent"] == 2
+    cli.ok("enroll", "s", "--email", "c@example.com", "--email", "d@example.com", now="2026-11-23T10:30:00Z")
+    held = cli.ok("tick", "--now", "2026-11-23T10:30:00Z", "--json").json()
+    assert held["sent"] == 0 and held["deferred"] == 4, held
+    assert cli.ok("tick", "--now", "2026-11-23T11:00:00Z", "--json").json()["sent"] == 2
+    order = [(m["To"].addresses[0].addr_spec, m["Subject"]) for m in smtp_server.parsed()]
+    assert order[2:] == [("a@example.com", "Re: Hi a@example.com"), ("b@example.com", "Re: Hi b@example.com")]
