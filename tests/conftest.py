@@ -7,6 +7,8 @@ under CI (CI=true), so CI never silently skips them.
 
 from __future__ import annotations
 
+import asyncio
+
 import contextlib
 import io
 import os
@@ -165,7 +167,8 @@ class RecordingHandler:
     """An aiosmtpd handler that keeps every accepted message and can be told to refuse.
 
     `reject_rcpt` answers 550 for those addresses; `temporary_failures` answers 451 to that
-    many DATA commands first; `drop_after_data` closes the connection after the final dot.
+    many DATA commands first; `drop_after_data` closes the connection after the final dot;
+    `data_delay` seconds pass between the final dot and the reply (a busy server).
     """
 
     def __init__(self) -> None:
@@ -190,6 +193,8 @@ class RecordingHandler:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.data_delay:
+            await asyncio.sleep(self.data_delay)
         if self.temporary_failures > 0:
             self.temporary_failures -= 1
             return "451 4.3.0 Try again later"

@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterable, Sequence
+from functools import cache
 from typing import Any
 
-from rich.console import Console
-from rich.table import Table
+# rich is imported on first use: `--json` runs and cron's quiet ticks never pay for it.
 
-stdout = Console(soft_wrap=True)
-stderr = Console(stderr=True, soft_wrap=True, highlight=False)
+
+@cache
+def _console(err: bool) -> Any:
+    from rich.console import Console
+
+    return Console(stderr=err, soft_wrap=True, highlight=False)
 
 
 def print_json(data: Any) -> None:
@@ -25,16 +29,18 @@ def table(
     title: str | None = None,
     empty: str = "nothing to show",
 ) -> None:
+    from rich.table import Table
+
     rows = list(rows)
     if not rows:
-        stdout.print(f"[dim]{empty}[/dim]")
+        _console(False).print(f"[dim]{empty}[/dim]")
         return
     grid = Table(title=title, show_lines=False, header_style="bold")
     for column in columns:
         grid.add_column(column)
     for row in rows:
         grid.add_row(*(_cell(row.get(column)) for column in columns))
-    stdout.print(grid)
+    _console(False).print(grid)
 
 
 def _cell(value: Any) -> str:
@@ -48,13 +54,13 @@ def _cell(value: Any) -> str:
 
 
 def line(text: str) -> None:
-    stdout.print(text, markup=False, highlight=False)
+    _console(False).print(text, markup=False, highlight=False)
 
 
 def note(text: str) -> None:
     """A status line for people, on stderr so that stdout stays clean for pipes."""
-    stderr.print(text, markup=False)
+    sys.stderr.write(text + "\n")
 
 
 def error(text: str) -> None:
-    stderr.print(f"seqctl: {text}", markup=False)
+    sys.stderr.write(f"seqctl: {text}\n")

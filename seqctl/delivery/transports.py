@@ -8,10 +8,12 @@ Each transport reports a SendResult rather than raising, so the tick can tell ap
 from __future__ import annotations
 
 import enum
-import mailbox
+import os
+import secrets
 import smtplib
 import socket
 import ssl
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -58,24 +60,41 @@ class MemoryTransport:
 
 
 class MaildirTransport:
-    """Writes each message into a Maildir (atomically: tmp/ then new/)."""
+    """Writes each message into a Maildir: a file in tmp/, renamed into new/ when complete,
+    so a reader never sees half a message.
+
+    Files are not fsynced one by one (that would cost more than the rest of a send); the
+    transport flushes the file system once when the tick closes it. A power cut during a
+    tick can therefore lose the newest files, never duplicate one.
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._maildir: mailbox.Maildir | None = None
+        self._ready = False
+        self._written = 0
+        self._prefix = f"{int(time.time())}.P{os.getpid()}R{secrets.token_hex(4)}"
 
     def send(self, envelope_from: str, recipient: str, raw: str) -> SendResult:
         try:
-            if self._maildir is None:
-                self._maildir = mailbox.Maildir(self.path, create=True)
+            if not self._ready:
+                for sub in ("tmp", "new", "cur"):
+                    (self.path / sub).mkdir(parents=True, exist_ok=True)
+                self._ready = True
+            self._written += 1
+            name = f"{self._prefix}Q{self._written}.{socket.gethostname()}"
+            temporary = self.path / "tmp" / name
             # Maildir files use the local line ending; CRLF is only SMTP's wire form.
-            key = self._maildir.add(raw.replace("\r\n", "\n").encode("utf-8"))
+            with open(temporary, "xb") as file:
+                file.write(raw.replace("\r\n", "\n").encode("utf-8"))
+            os.rename(temporary, self.path / "new" / name)
         except OSError as exc:
             return SendResult(SendOutcome.MAILBOX_DOWN, f"outbox {self.path}: {exc}")
-        return SendResult(SendOutcome.SENT, f"outbox {key}")
+        return SendResult(SendOutcome.SENT, f"outbox {name}")
 
     def close(self) -> None:
-        self._maildir = None
+        if self._written:
+            os.sync()
+            self._written = 0
 
 
 @dataclass(frozen=True)

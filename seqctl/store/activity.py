@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, or_, select, update
 
 from seqctl.store.records import Event, Execution, Task
 from seqctl.store.tables import (
@@ -98,14 +98,18 @@ def events_for_contact(tx: Connection, contact_id: int) -> list[Event]:
     return [Event(*row) for row in rows]
 
 
+_SUPPRESSION = select(SUP.c.value, SUP.c.reason).where(
+    or_(
+        SUP.c.value == bindparam("b_address"),
+        (SUP.c.value == bindparam("b_domain")) & (SUP.c.kind == "domain"),
+    )
+)
+
+
 def suppression_for(tx: Connection, email: str) -> tuple[str, str] | None:
     """(value, reason) of the suppression covering this address or its domain, if any."""
     domain = email.rsplit("@", 1)[-1].lower()
-    row = tx.execute(
-        select(SUP.c.value, SUP.c.reason).where(
-            or_(SUP.c.value == email.lower(), (SUP.c.value == domain) & (SUP.c.kind == "domain"))
-        )
-    ).first()
+    row = tx.execute(_SUPPRESSION, {"b_address": email.lower(), "b_domain": domain}).first()
     return (row.value, row.reason) if row else None
 
 
@@ -199,3 +203,53 @@ def close_tasks_of(tx: Connection, enrollment_id: int, status: str, now: datetim
         .where(T.c.enrollment_id == enrollment_id, T.c.status == "open")
         .values(status=status, completed_at=now)
     )
+
+
+_INSERT_EXECUTION = insert(X)
+
+
+def record_executions(tx: Connection, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        tx.execute(
+            _INSERT_EXECUTION,
+            [{"detail": {}, "variant": None, "message_id": None, "error": None, **row} for row in rows],
+        )
+
+
+def events_for_contacts(tx: Connection, contact_ids: list[int]) -> dict[int, list[Event]]:
+    rows = tx.execute(
+        select(EV.c.id, EV.c.contact_id, EV.c.type, EV.c.occurred_at, EV.c.message_id, EV.c.detail,
+               EV.c.source, MSG.c.enrollment_id, MSG.c.step_id)
+        .select_from(EV.outerjoin(MSG, MSG.c.message_id == EV.c.message_id))
+        .where(EV.c.contact_id.in_(contact_ids))
+        .order_by(EV.c.occurred_at, EV.c.id)
+    )  # fmt: skip
+    found: dict[int, list[Event]] = {}
+    for row in rows:
+        found.setdefault(row.contact_id, []).append(Event(*row))
+    return found
+
+
+def tasks_for_enrollments(tx: Connection, enrollment_ids: list[int]) -> dict[tuple[int, str], Task]:
+    rows = tx.execute(_task_select().where(T.c.enrollment_id.in_(enrollment_ids)))
+    return {(row.enrollment_id, row.step_id): Task(*row) for row in rows}
+
+
+def create_tasks(tx: Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert tasks, skipping any (enrollment, step) that already has one."""
+    if not rows:
+        return
+    if tx.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    tx.execute(dialect_insert(T).on_conflict_do_nothing(), [{"status": "open", **row} for row in rows])
+
+
+def close_tasks(tx: Connection, rows: list[tuple[int, str, str | None]], now: datetime) -> None:
+    if rows:
+        tx.execute(
+            update(T).where(T.c.id == bindparam("b_id"), T.c.status == "open")
+            .values(status=bindparam("b_status"), outcome=bindparam("b_outcome"), completed_at=now),
+            [{"b_id": task_id, "b_status": status, "b_outcome": outcome} for task_id, status, outcome in rows],
+        )  # fmt: skip

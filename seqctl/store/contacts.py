@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from seqctl.store.records import Contact
 from seqctl.store.tables import ContactRow, ContactTagRow
@@ -99,4 +99,39 @@ def set_fields(tx: Connection, contact_id: int, values: dict[str, Any], now: dat
     if row is not None:
         tx.execute(
             update(C).where(C.c.id == contact_id).values(fields={**row.fields, **values}, updated_at=now)
+        )
+
+
+def load_many(tx: Connection, ids: list[int]) -> dict[int, Contact]:
+    rows = tx.execute(select(C.c.id, C.c.email, C.c.fields).where(C.c.id.in_(ids)))
+    tags = _tags(tx, ids)
+    return {row.id: Contact(row.id, row.email, dict(row.fields), tags.get(row.id, ())) for row in rows}
+
+
+def bulk_set_fields(tx: Connection, rows: list[tuple[int, dict[str, Any]]], now: datetime) -> None:
+    if rows:
+        tx.execute(
+            update(C).where(C.c.id == bindparam("b_id")).values(fields=bindparam("b_fields"), updated_at=now),
+            [{"b_id": contact_id, "b_fields": fields} for contact_id, fields in rows],
+        )
+
+
+def bulk_add_tags(tx: Connection, pairs: list[tuple[int, str]]) -> None:
+    if not pairs:
+        return
+    if tx.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    tx.execute(
+        dialect_insert(T).on_conflict_do_nothing(),
+        [{"contact_id": contact_id, "tag": tag} for contact_id, tag in sorted(set(pairs))],
+    )
+
+
+def bulk_remove_tags(tx: Connection, pairs: list[tuple[int, str]]) -> None:
+    if pairs:
+        tx.execute(
+            delete(T).where(T.c.contact_id == bindparam("b_id"), T.c.tag == bindparam("b_tag")),
+            [{"b_id": contact_id, "b_tag": tag} for contact_id, tag in pairs],
         )

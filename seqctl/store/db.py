@@ -1,7 +1,7 @@
 """Connections, transactions and the differences between SQLite and Postgres.
 
-SQLite: WAL, a busy timeout, `synchronous=FULL` (a committed send intent survives power
-loss) and `BEGIN IMMEDIATE` for write transactions, so overlapping ticks queue for the
+SQLite: WAL, a busy timeout, `synchronous=FULL` for durable writes (a committed send
+intent survives power loss) and `BEGIN IMMEDIATE` for write transactions, so overlapping ticks queue for the
 write lock instead of failing with "database is locked" half-way through.
 Postgres: claims use `FOR UPDATE SKIP LOCKED` (see `claims.py`).
 """
@@ -12,13 +12,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, create_engine, event, inspect
+from sqlalchemy import Connection, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
 from seqctl.errors import InvalidInput, SeqctlError
 
 BUSY_TIMEOUT_MS = 30_000
+
+
+# What services hold while a transaction is open; they pass it on to store functions.
+Tx = Connection
 
 
 class DatabaseUnavailable(SeqctlError):
@@ -41,6 +45,7 @@ class Database:
     """An engine plus read/write transactions configured for its dialect."""
 
     def __init__(self, url: str) -> None:
+        self._held: Connection | None = None
         self.url = normalise_url(url)
         try:
             parsed = make_url(self.url)
@@ -65,9 +70,17 @@ class Database:
         return self.dialect == "sqlite"
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
-        """A write transaction (immediate on SQLite), committed when the block ends."""
-        with self._connect(immediate=True) as conn, conn.begin():
+    def write(self, *, durable: bool = True) -> Iterator[Connection]:
+        """A write transaction (immediate on SQLite), committed when the block ends.
+
+        `durable=False` trades power-loss durability for speed (SQLite synchronous=NORMAL,
+        Postgres synchronous_commit=off): the commit still survives the process being
+        killed, and the database stays consistent. The tick uses it for everything except
+        send intents, whose loss could make an email go twice.
+        """
+        with self._connect(immediate=True, durable=durable) as conn, conn.begin():
+            if not durable and not self.is_sqlite:
+                conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
             yield conn
 
     @contextmanager
@@ -76,21 +89,36 @@ class Database:
             yield conn
 
     @contextmanager
-    def _connect(self, *, immediate: bool) -> Iterator[Connection]:
+    def holding(self) -> Iterator[None]:
+        """Run every transaction of the block on one connection: a tick runs thousands of
+        short transactions, and a pool checkout (with its reset) for each costs more than
+        the transaction itself."""
+        if self._held is not None:
+            yield
+            return
+        try:
+            self._held = self.engine.connect()
+        except OperationalError as exc:
+            raise DatabaseUnavailable(f"cannot open the database: {_first_line(exc)}") from None
+        try:
+            yield
+        finally:
+            held, self._held = self._held, None
+            held.close()
+
+    @contextmanager
+    def _connect(self, *, immediate: bool, durable: bool = True) -> Iterator[Connection]:
+        if self._held is not None:
+            yield self._held.execution_options(seqctl_immediate=immediate, seqctl_durable=durable)
+            return
         try:
             conn = self.engine.connect()
         except OperationalError as exc:
             raise DatabaseUnavailable(f"cannot open the database: {_first_line(exc)}") from None
         try:
-            if immediate:
-                conn = conn.execution_options(seqctl_immediate=True)
-            yield conn
+            yield conn.execution_options(seqctl_immediate=immediate, seqctl_durable=durable)
         finally:
             conn.close()
-
-    def has_table(self, name: str) -> bool:
-        with self._connect(immediate=False) as conn:
-            return inspect(conn).has_table(name)
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -108,11 +136,19 @@ def _configure_sqlite(engine: Any) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        immediate = conn.get_execution_options().get("seqctl_immediate", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        options = conn.get_execution_options()
+        if options.get("seqctl_immediate", False):
+            # FULL fsyncs the WAL at commit (survives power loss); NORMAL only at checkpoints.
+            synchronous = "FULL" if options.get("seqctl_durable", True) else "NORMAL"
+            info = conn.connection.info  # lives as long as the SQLite connection
+            if info.get("synchronous") != synchronous:
+                conn.exec_driver_sql(f"PRAGMA synchronous={synchronous}")
+                info["synchronous"] = synchronous
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN")

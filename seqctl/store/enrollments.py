@@ -6,15 +6,15 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, select, update
+from sqlalchemy import Connection, and_, bindparam, func, select, update
 
+from seqctl.store.claims import RUNNABLE
 from seqctl.store.records import Claim, Enrollment
 from seqctl.store.tables import ContactRow, EnrollmentRow, SequenceRow
 
 E = EnrollmentRow.__table__
 C = ContactRow.__table__
 S = SequenceRow.__table__
-RUNNABLE = ("scheduled", "active")
 OPEN = ("scheduled", "active", "paused", "failed")
 
 _COLUMNS = [
@@ -105,31 +105,6 @@ def _insert_ignoring_conflicts(tx: Connection) -> Any:
     return sqlite_insert(E).on_conflict_do_nothing()
 
 
-def claim_due(tx: Connection, *, now: datetime, limit: int, lease_until: datetime) -> list[Claim]:
-    """Lease up to `limit` due enrollments: follow-ups before first touches, then oldest due first
-    (so what a limit held back goes before what became due since).
-
-    Postgres skips rows another tick holds (SKIP LOCKED); on SQLite the caller's
-    immediate transaction already serialises claims. Claiming pushes `next_run_at`
-    to the lease's end, so a dead tick's work falls due again by itself.
-    """
-    due = (
-        select(E.c.id)
-        .where(E.c.status.in_(RUNNABLE), E.c.next_run_at <= now)
-        .order_by(E.c.last_ran_at.is_(None), E.c.step_due_at, E.c.id)
-        .limit(limit)
-    )
-    if tx.dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True)
-    result = tx.execute(
-        update(E)
-        .where(E.c.id.in_(due.scalar_subquery()))
-        .values(next_run_at=lease_until, leased_until=lease_until, lease_token=E.c.lease_token + 1)
-        .returning(E.c.id, E.c.lease_token)
-    )
-    return sorted((Claim(row[0], row[1]) for row in result), key=lambda c: c.enrollment_id)
-
-
 def peek_due(tx: Connection, *, now: datetime, limit: int) -> list[Enrollment]:
     """What a tick would claim, without claiming it (for --dry-run)."""
     query = (
@@ -212,3 +187,49 @@ def finished_values(
 
 def open_for_contact(tx: Connection, contact_id: int) -> list[Enrollment]:
     return find(tx, contact_id=contact_id, statuses=("scheduled", "active", "paused"))
+
+
+def load_many(tx: Connection, ids: list[int]) -> list[Enrollment]:
+    return [_record(row) for row in tx.execute(_select().where(E.c.id.in_(ids)).order_by(E.c.id))]
+
+
+# Built once per IN-list length: an expanding IN is recompiled on every call, and the
+# send path calls this once or twice per email.
+_TOKENS: dict[tuple[int, bool], Any] = {}
+
+
+def current_tokens(tx: Connection, ids: list[int]) -> dict[int, int]:
+    """Lease tokens now, locking the rows on Postgres until commit (the fence for bulk writes)."""
+    locking = tx.dialect.name == "postgresql"
+    key = (len(ids), locking)
+    query = _TOKENS.get(key)
+    if query is None:
+        query = select(E.c.id, E.c.lease_token).where(
+            E.c.id.in_([bindparam(f"b_{n}") for n in range(len(ids))])
+        )
+        query = query.order_by(E.c.id).with_for_update() if locking else query
+        _TOKENS[key] = query
+    return dict(tx.execute(query, {f"b_{n}": value for n, value in enumerate(ids)}).all())
+
+
+_UPDATES: dict[tuple[str, ...], Any] = {}
+
+
+def bulk_update(tx: Connection, rows: list[tuple[int, dict[str, Any]]], now: datetime) -> None:
+    """Write each enrollment's new values (rows already fenced by `current_tokens`), grouped by
+    column set so each group is one executemany."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for enrollment_id, values in rows:
+        keys = tuple(sorted(values))
+        groups.setdefault(keys, []).append(
+            {"b_id": enrollment_id, "b_now": now, **{f"v_{k}": v for k, v in values.items()}}
+        )
+    for keys, params in groups.items():
+        statement = _UPDATES.get(keys)
+        if statement is None:
+            statement = _UPDATES[keys] = (
+                update(E)
+                .where(E.c.id == bindparam("b_id"))
+                .values(updated_at=bindparam("b_now"), **{k: bindparam(f"v_{k}") for k in keys})
+            )
+        tx.execute(statement, params if len(params) > 1 else params[0])

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, literal, select, update
 
 from seqctl.store.columns import UTCDateTime
 from seqctl.store.records import Message
@@ -27,6 +27,16 @@ _COLUMNS = [
     MSG.c.recipient, MSG.c.subject, MSG.c.variant, MSG.c.raw, MSG.c.status, MSG.c.attempts,
     MSG.c.last_error, MSG.c.created_at, MSG.c.sent_at,
 ]  # fmt: skip
+
+
+# The send path's statements, built once: constructing a statement costs more than running it.
+_BEGIN_SEND = insert(MSG).returning(MSG.c.id)
+_SETTLE = (
+    update(MSG)
+    .where(MSG.c.id == bindparam("b_id"), MSG.c.status.in_(bindparam("b_expect", expanding=True)))
+    .values(status=bindparam("b_status"), last_error=bindparam("b_error"))
+)
+_SETTLE_SENT = _SETTLE.values(sent_at=bindparam("b_sent_at", type_=UTCDateTime()))
 
 
 def _record(row: Any) -> Message:
@@ -75,11 +85,12 @@ def begin_send(
 ) -> int:
     """Record the intent to send; the unique (enrollment, step) key refuses a second one."""
     return tx.execute(
-        insert(MSG).values(
-            enrollment_id=enrollment_id, step_id=step_id, message_id=message_id,
-            mailbox_key=mailbox_key, recipient=recipient, subject=subject, variant=variant,
-            raw=raw, status="sending", attempts=1, created_at=now,
-        ).returning(MSG.c.id)
+        _BEGIN_SEND,
+        {
+            "enrollment_id": enrollment_id, "step_id": step_id, "message_id": message_id,
+            "mailbox_key": mailbox_key, "recipient": recipient, "subject": subject, "variant": variant,
+            "raw": raw, "status": "sending", "attempts": 1, "created_at": now,
+        },
     ).scalar_one()  # fmt: skip
 
 
@@ -103,10 +114,11 @@ def settle_send(
     expect: tuple[str, ...] = ("sending",),
 ) -> bool:
     """Move a send from one of `expect` to `status` (sent, unknown, retry, bounced, failed, not_sent)."""
-    values: dict[str, Any] = {"status": status, "last_error": error}
+    params = {"b_id": row_id, "b_expect": list(expect), "b_status": status, "b_error": error}
     if status == "sent":
-        values["sent_at"] = now
-    result = tx.execute(update(MSG).where(MSG.c.id == row_id, MSG.c.status.in_(expect)).values(**values))
+        result = tx.execute(_SETTLE_SENT, {**params, "b_sent_at": now})
+    else:
+        result = tx.execute(_SETTLE, params)
     return result.rowcount == 1
 
 
@@ -138,3 +150,13 @@ def usage(tx: Connection, mailbox_key: str, *, hour_start: datetime, day_start: 
     # Aggregates come back untyped on SQLite; give them the column's type.
     as_time = UTCDateTime().process_result_value
     return MailboxUsage(row[0], row[1], as_time(row[2], None), as_time(latest, None))
+
+
+def for_enrollments(tx: Connection, enrollment_ids: list[int]) -> dict[int, list[Message]]:
+    """Each enrollment's sends, oldest first, without the raw message (not needed to plan)."""
+    columns = [c if c is not MSG.c.raw else literal("").label("raw") for c in _COLUMNS]
+    rows = tx.execute(select(*columns).where(MSG.c.enrollment_id.in_(enrollment_ids)).order_by(MSG.c.id))
+    found: dict[int, list[Message]] = {}
+    for row in rows:
+        found.setdefault(row.enrollment_id, []).append(_record(row))
+    return found

@@ -11,6 +11,7 @@ import pytest
 from seqctl.delivery.pool import TransportPool
 from seqctl.delivery.transports import MemoryTransport, SendResult
 from seqctl.services.tick import Tick
+from seqctl.store import claims
 from seqctl.store import enrollments as enrollment_store
 from tests.conftest import Cli, at, write
 
@@ -49,7 +50,7 @@ def database(cli: Cli, tmp_path: Path) -> Any:
 def test_a_claim_left_by_a_dead_tick_is_taken_over_after_the_lease(cli: Cli, database: Any) -> None:
     now = at("2026-11-23T10:00:00Z")
     with database.write() as tx:
-        [claim] = enrollment_store.claim_due(tx, now=now, limit=10, lease_until=now + timedelta(seconds=60))
+        [claim] = claims.claim_due(tx, now=now, limit=10, lease_until=now + timedelta(seconds=60))
     # The claiming tick "died" here. Within the lease nobody else takes the work ...
     assert cli.ok("tick", "--now", "2026-11-23T10:00:30Z", "--json").json()["claimed"] == 0
     # ... and once the lease has passed, the next tick does.

@@ -10,7 +10,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 
-from seqctl.store.migrate import MIGRATIONS, current_revision, head_revision, upgrade
+from seqctl.store.migrate import HEAD, MIGRATIONS, current_revision, head_revision, upgrade
 from seqctl.store.tables import metadata
 
 
@@ -21,7 +21,7 @@ def _differences(db: Any) -> list[Any]:
 
 
 def test_migrations_match_the_models(db: Any) -> None:
-    assert current_revision(db) == head_revision()
+    assert current_revision(db) == head_revision() == HEAD, "update store.migrate.HEAD with a new migration"
     assert _differences(db) == []
 
 
@@ -61,4 +61,10 @@ def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(db: Any) -> None:
     with db.read() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
+    # Durable writes (send intents) fsync at commit; the tick's other writes need not.
+    with db.write() as conn:
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+    with db.write(durable=False) as conn:
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+    with db.write() as conn:
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2

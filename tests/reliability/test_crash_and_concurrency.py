@@ -55,7 +55,7 @@ def test_kill_9_at_random_moments_never_sends_twice_and_loses_nothing(
 ) -> None:
     contacts = 150
     enroll_many(cli, tmp_path, contacts)
-    smtp_server.data_delay = 0.01
+    smtp_server.data_delay = 0.01  # ~5 s of sending in all, so kills land mid-run
     rng = random.Random(20261124)
     env = {"SEQCTL_SMTP_URL": os.environ["SEQCTL_SMTP_URL"]}
     clock = at("2026-11-23T10:00:00Z")
