@@ -72,7 +72,7 @@ def seqctl(db: str, *args: str, env: dict[str, str] | None = None, cwd: Path | N
     return wall, data, max(peak, before)
 
 
-def populate(db_url: str, workdir: Path, *, idle: int, steps: int = 0, emails: int = 0) -> None:
+def populate(db_url: str, workdir: Path, *, idle: int, steps: int = 0, emails: int = 0, email_due: Any = None) -> None:
     """Import the bench sequences and bulk-insert contacts and enrollments."""
     from sqlalchemy import insert, select
 
@@ -87,7 +87,8 @@ def populate(db_url: str, workdir: Path, *, idle: int, steps: int = 0, emails: i
     contacts, enrollments, sequences = ContactRow.__table__, EnrollmentRow.__table__, SequenceRow.__table__
     with database.write() as tx:
         ids = dict(tx.execute(select(sequences.c.key, sequences.c.id)).all())
-    plan = [("idle", "later", idle, NOW + timedelta(days=30)), ("steps", "a1", steps, NOW), ("emails", "e1", emails, NOW)]
+    plan = [("idle", "later", idle, lambda i: NOW + timedelta(days=30)), ("steps", "a1", steps, lambda i: NOW),
+            ("emails", "e1", emails, email_due or (lambda i: NOW))]  # fmt: skip
     offset = 0
     for key, first, count, due in plan:
         for start in range(0, count, 20_000):
@@ -100,7 +101,7 @@ def populate(db_url: str, workdir: Path, *, idle: int, steps: int = 0, emails: i
                 ])  # fmt: skip
                 tx.execute(insert(enrollments), [
                     {"sequence_id": ids[key], "contact_id": first_id + 1 + i, "status": "active", "current_step": first,
-                     "step_due_at": due, "next_run_at": due, "lease_token": 0, "attempts": 0, "started_at": NOW - timedelta(minutes=1),
+                     "step_due_at": due(start + i), "next_run_at": due(start + i), "lease_token": 0, "attempts": 0, "started_at": NOW - timedelta(minutes=1),
                      "created_at": NOW, "updated_at": NOW} for i in range(len(chunk))
                 ])  # fmt: skip
         offset += count
@@ -219,6 +220,43 @@ def bench_throughput(db_factory: Any, n: int, due: int, repeat: int, transport: 
     return {"n": n, "due": due, "transport": transport, "ticks": ticks, "per_s": round(median(rates)), "peak_rss_mb": round(max(peaks), 1)}
 
 
+def bench_lateness(per_minute: int, minutes: int, spread: bool) -> dict[str, Any]:
+    """Cron's every-minute tick under `per_minute` emails falling due each minute, into the outbox.
+
+    Lateness of an email = (the tick's minute - its due time) + how far into that tick's
+    real run its file was written (the Maildir file's mtime). `spread` makes due times
+    uniform within each minute; otherwise they fall on the minute, as schedules derived
+    from earlier ticks and send windows do.
+    """
+    import random
+
+    rng = random.Random(7)
+    total = per_minute * minutes
+    due_times = [NOW + timedelta(minutes=i // per_minute) + (timedelta(seconds=rng.uniform(-60, 0)) if spread else timedelta()) for i in range(total)]
+    with sqlite_db() as (db, workdir):
+        populate(db, workdir, idle=0, emails=total, email_due=lambda i: due_times[i])
+        outbox = workdir / "outbox"
+        contact_due = {f"c{i}@example.com": due_times[i] for i in range(total)}
+        late: list[float] = []
+        longest = 0.0
+        for minute in range(minutes + 1):
+            tick_now = NOW + timedelta(minutes=minute)
+            before = set((outbox / "new").iterdir()) if (outbox / "new").exists() else set()
+            started = time.time()
+            seqctl(db, "tick", "--now", tick_now.isoformat(), "--json", env={"SEQCTL_OUTBOX": str(outbox)})
+            longest = max(longest, time.time() - started)
+            for path in set((outbox / "new").iterdir()) - before:
+                recipient = next(line for line in path.read_text().splitlines() if line.startswith("To:")).split("<")[-1].rstrip(">")
+                late.append((tick_now - contact_due[recipient]).total_seconds() + path.stat().st_mtime - started)
+    late.sort()
+    assert len(late) == total, (len(late), total)
+    return {
+        "per_minute": per_minute, "spread": spread, "emails": total,
+        "p50_s": round(late[len(late) // 2], 1), "p95_s": round(late[int(len(late) * 0.95)], 1),
+        "longest_tick_s": round(longest, 1),
+    }  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10000", help="comma-separated N for the SQLite idle-tick benchmark")
@@ -226,10 +264,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--postgres", default=os.environ.get("SEQCTL_TEST_POSTGRES_URL"), help="Postgres URL (optional)")
     parser.add_argument("--postgres-n", type=int, default=100_000)
+    parser.add_argument("--per-minute", type=int, default=10_000, help="emails due each minute in the lateness run")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
-    results: dict[str, Any] = {"machine": f"{os.cpu_count()} cores, Python {sys.version.split()[0]}", "idle": [], "throughput": []}
+    results: dict[str, Any] = {"machine": f"{os.cpu_count()} cores, Python {sys.version.split()[0]}", "idle": [], "throughput": [], "lateness": []}
 
     for n in sizes:
         results["idle"].append({"backend": "sqlite", **bench_idle(sqlite_db, n, args.repeat)})
@@ -241,6 +280,9 @@ def main() -> None:
     with smtp_sink() as url:
         results["throughput"].append({"backend": "sqlite", **bench_throughput(sqlite_db, sizes[0], args.due, args.repeat, "smtp", url)})
     print(results["throughput"][-1], file=sys.stderr)
+    for spread in (False, True):
+        results["lateness"].append(bench_lateness(args.per_minute, 3, spread))
+        print(results["lateness"][-1], file=sys.stderr)
     if args.postgres:
         def pg() -> Any:
             return postgres_db(args.postgres)
@@ -261,6 +303,10 @@ def main() -> None:
     for r in results["throughput"]:
         what = {"steps": "non-email steps/s", "outbox": "emails/s into the outbox", "smtp": "emails/s into an SMTP sink"}[r["transport"]]
         print(f"| {r['backend']} | {r['n']:,} | {r['due']:,} | {what} | {r['ticks']} | {r['per_s']:,} | {r['peak_rss_mb']} MB |")
+    print("\n| emails due per minute | due times | emails | lateness p50 | p95 | longest tick |\n|---|---|---|---|---|---|")
+    for r in results["lateness"]:
+        when = "spread within the minute" if r["spread"] else "on the minute"
+        print(f"| {r['per_minute']:,} | {when} | {r['emails']:,} | {r['p50_s']} s | {r['p95_s']} s | {r['longest_tick_s']} s |")
 
 
 if __name__ == "__main__":

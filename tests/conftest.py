@@ -8,7 +8,6 @@ under CI (CI=true), so CI never silently skips them.
 from __future__ import annotations
 
 import asyncio
-
 import contextlib
 import io
 import os

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, Integer, String, column, select, table, update
+from sqlalchemy import Connection, Integer, String, column, select, table, text, update
 
 from seqctl.store.columns import UTCDateTime
 from seqctl.store.records import Claim
 
 RUNNABLE = ("scheduled", "active")
+# Written out, not bound: a query can only use the partial due-index (see tables.py)
+# when its WHERE visibly implies the index's own condition, and `status IN (?, ?)`
+# does not (SQLite then scans every enrollment).
+RUNNABLE_SQL = "status IN ('scheduled', 'active')"
 
 _enrollments = table(
     "enrollments",
@@ -40,7 +44,7 @@ def claim_due(tx: Connection, *, now: datetime, limit: int, lease_until: datetim
     e = _enrollments.c
     due = (
         select(e.id)
-        .where(e.status.in_(RUNNABLE), e.next_run_at <= now)
+        .where(text(RUNNABLE_SQL), e.next_run_at <= now)
         .order_by(e.last_ran_at.is_(None), e.step_due_at, e.id)
         .limit(limit)
     )

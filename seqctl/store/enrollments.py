@@ -6,9 +6,9 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, select, update
+from sqlalchemy import Connection, and_, bindparam, func, select, text, update
 
-from seqctl.store.claims import RUNNABLE
+from seqctl.store.claims import RUNNABLE_SQL
 from seqctl.store.records import Claim, Enrollment
 from seqctl.store.tables import ContactRow, EnrollmentRow, SequenceRow
 
@@ -109,7 +109,7 @@ def peek_due(tx: Connection, *, now: datetime, limit: int) -> list[Enrollment]:
     """What a tick would claim, without claiming it (for --dry-run)."""
     query = (
         _select()
-        .where(E.c.status.in_(RUNNABLE), E.c.next_run_at <= now)
+        .where(text(f"enrollments.{RUNNABLE_SQL}"), E.c.next_run_at <= now)
         .order_by(E.c.next_run_at, E.c.id)
         .limit(limit)
     )

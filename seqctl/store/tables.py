@@ -14,9 +14,9 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
+from seqctl.store.claims import RUNNABLE_SQL
 from seqctl.store.columns import UTCDateTime
 
-RUNNABLE_SQL = "status IN ('scheduled', 'active')"
 OPEN_SQL = "status IN ('scheduled', 'active', 'paused', 'failed')"
 
 
