@@ -252,6 +252,39 @@ def enroll(
     )
 
 
+@app.command()
+def preview(
+    sequence: Annotated[str, typer.Argument(help="Sequence key.")],
+    email: Annotated[str | None, typer.Option("--email", help="Preview for this contact.")] = None,
+    timezone: Annotated[
+        str | None, typer.Option("--timezone", help="The contact's time zone (IANA name), e.g. Asia/Kolkata.")
+    ] = None,
+    start: Annotated[
+        str | None, typer.Option("--start", help="Enrollment time (ISO 8601 with offset; default now).")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The whole timeline a contact would get, both ways of each branch, rendered; queues nothing.
+
+    Without --email a sample contact is used. Each step is assumed to run when due, each task
+    to be done when due.
+
+    Example: seqctl preview cold-outreach --timezone Europe/Berlin --start 2026-11-27T16:00:00Z
+    """
+    from seqctl.services.preview import preview as build_preview
+
+    begin = parse_instant(start, "--start") if start else now()
+    found = build_preview(database(), sequence, start=begin, email=email, timezone=timezone)
+    if as_json:
+        output.print_json(found)
+        return
+    who = found["contact"]["email"] + (" (sample contact)" if found["contact"]["sample"] else "")
+    output.line(f"{found['sequence']} for {who}, in {found['timezone']}, starting {found['start']}")
+    output.timeline(found["steps"])
+    if found["truncated"]:
+        output.note("(stopped after 200 steps)")
+
+
 def _targets(sequence: str | None, email: str | None, enrollment_id: int | None) -> Any:
     from seqctl.services.operations import select_enrollments
 

@@ -53,6 +53,36 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def timeline(steps: list[dict[str, Any]], depth: int = 0) -> None:
+    """A preview's steps, indented under each way of a branch."""
+    pad = "    " * depth
+    for step in steps:
+        if step["type"] in ("loop", "end"):
+            line(f"{pad}↳ {step['note']}")
+            continue
+        line(f"{pad}{step['local']}  ({step['utc']})  {step['step']} [{step['type']}]")
+        for key in ("subject", "subject_error", "body", "body_error", "html_error"):
+            if key in step:
+                line(f"{pad}    {key}: " + str(step[key]).replace("\n", f"\n{pad}          "))
+        for variant in step.get("variants", []):
+            line(
+                f"{pad}    variant {variant['variant']}: {variant.get('subject', variant.get('subject_error', ''))}"
+            )
+        if "task" in step:
+            task = step["task"]
+            line(f"{pad}    {task['kind']} task for {task['owner'] or 'nobody'}, due {task['due_local']}: "
+                 + task.get("note", task.get("note_error", "")))  # fmt: skip
+        if "action" in step:
+            line(f"{pad}    {_cell(step['action'])}")
+        if "if" in step:
+            line(f"{pad}    if {_cell(step['if'])}:")
+            for way in ("then", "else"):
+                line(f"{pad}    {way}:")
+                timeline(step[way], depth + 2)
+        if "end" in step:
+            line(f"{pad}↳ {step['end']}")
+
+
 def line(text: str) -> None:
     _console(False).print(text, markup=False, highlight=False)
 

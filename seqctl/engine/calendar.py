@@ -78,15 +78,23 @@ def parse_holidays(value: str | list[str] | None) -> HolidayRules:
     return HolidayRules(tuple(countries), frozenset(dates))
 
 
+DayHours = tuple[time, time]  # (start, end); end time.max stands for 24:00
+
+
 @dataclass(frozen=True)
 class SendCalendar:
-    """A zone plus the allowed days and daily window in which automated emails go out."""
+    """A zone plus each weekday's hours (None: not a sending day), holidays and spread.
+
+    `spread` scatters what the calendar would start at one instant for everybody (a
+    window's opening, an `at` time) over that many minutes after it, at an offset fixed
+    by `spread_seed` (one per enrollment), never past the window's end.
+    """
 
     zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
-    days: frozenset[int] = frozenset(range(7))
-    start: time = time(0, 0)
-    end: time = time.max  # time.max stands for 24:00, the exclusive end of the day
+    hours: tuple[DayHours | None, ...] = ((time(0, 0), time.max),) * 7
     holidays: HolidayRules = HolidayRules()
+    spread: timedelta = timedelta(0)
+    spread_seed: int = 0
 
     @classmethod
     def build(
@@ -96,17 +104,36 @@ class SendCalendar:
         start: time | None = None,
         end: time | None = None,
         holidays: HolidayRules | None = None,
+        *,
+        overrides: dict[str, tuple[time | None, time | None]] | None = None,
+        spread: timedelta | None = None,
+        spread_seed: int = 0,
     ) -> SendCalendar:
+        """`overrides` maps a weekday ("fri") to its own (start, end); None keeps the default."""
+        allowed = {_WEEKDAY_NUMBER[d] for d in days} if days else set(range(7))
+        default = (start or time(0, 0), end or time.max)
+        own = {_WEEKDAY_NUMBER[d]: hours for d, hours in (overrides or {}).items()}
+        hours: list[DayHours | None] = []
+        for weekday in range(7):
+            if weekday not in allowed:
+                hours.append(None)
+                continue
+            day_start, day_end = own.get(weekday, (None, None))
+            hours.append((day_start or default[0], day_end or default[1]))
         return cls(
             zone=ZoneInfo(timezone),
-            days=frozenset(_WEEKDAY_NUMBER[d] for d in days) if days else frozenset(range(7)),
-            start=start or time(0, 0),
-            end=end or time.max,
+            hours=tuple(hours),
             holidays=holidays or HolidayRules(),
+            spread=spread or timedelta(0),
+            spread_seed=spread_seed,
         )
 
+    @property
+    def days(self) -> frozenset[int]:
+        return frozenset(weekday for weekday, hours in enumerate(self.hours) if hours is not None)
+
     def is_allowed_day(self, day: date) -> bool:
-        return day.weekday() in self.days and day not in self.holidays
+        return self.hours[day.weekday()] is not None and day not in self.holidays
 
     def local_date(self, instant: datetime) -> date:
         return instant.astimezone(self.zone).date()
@@ -130,11 +157,13 @@ class SendCalendar:
         return high.replace(microsecond=0)
 
     def window_bounds(self, day: date) -> tuple[datetime, datetime]:
-        opens = self.localize(day, self.start)
+        """The window of a sending day (its weekday must have hours)."""
+        hours = self.hours[day.weekday()]
+        assert hours is not None, day
+        start, end = hours
+        opens = self.localize(day, start)
         closes = (
-            self.localize(day + timedelta(days=1), time(0, 0))
-            if self.end == time.max
-            else self.localize(day, self.end)
+            self.localize(day + timedelta(days=1), time(0, 0)) if end == time.max else self.localize(day, end)
         )
         return opens, closes
 
@@ -188,12 +217,36 @@ class SendCalendar:
 
         `windowed` steps (automated emails) keep to allowed days and the window; when the
         window or a holiday pushes a step with `at` to a later day it runs at `at` there.
+        Without `spread` the result is the earliest such instant.
         """
         earliest = self.add_wait(base, wait) if wait is not None else base
+        if not windowed:
+            return self.next_at(earliest, at, allowed_days_only=False) if at is not None else earliest
         if at is not None:
-            candidate = self.next_at(earliest, at, allowed_days_only=windowed)
-            if not windowed or self.next_opening(candidate) == candidate:
-                return candidate
-            # `at` lies outside the window (a per-contact zone can do that): first opening after.
-            return self.next_opening(candidate)
-        return self.next_opening(earliest) if windowed else earliest
+            return self._spread(self._next_at_in_window(earliest, at), pinned=True)
+        return self._spread(self.next_opening(earliest), pinned=False)
+
+    def _next_at_in_window(self, instant: datetime, clock: time) -> datetime:
+        """The first local `clock` time at or after `instant` on an allowed day whose window
+        holds it (a shorter Friday skips a 15:00 step to Monday 15:00)."""
+        day = self.local_date(instant)
+        for _ in range(SEARCH_DAYS):
+            if self.is_allowed_day(day):
+                candidate = self.localize(day, clock)
+                opens, closes = self.window_bounds(day)
+                if candidate >= instant and opens <= candidate < closes:
+                    return candidate
+            day += timedelta(days=1)
+        raise NoSendTime()
+
+    def _spread(self, instant: datetime, *, pinned: bool) -> datetime:
+        """Shift a shared start (an opening, or an `at` time) by this enrollment's offset."""
+        if not self.spread:
+            return instant
+        opens, closes = self.window_bounds(self.local_date(instant))  # windows end by midnight
+        if not pinned and instant != opens:
+            return instant  # a wait that ended inside the window: nobody piles up there
+        room_minutes = int(min(self.spread, closes - instant).total_seconds() // 60)
+        if room_minutes <= 1:
+            return instant
+        return instant + timedelta(minutes=self.spread_seed % room_minutes)

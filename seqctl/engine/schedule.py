@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
-from seqctl.engine.calendar import SendCalendar, parse_holidays
+from seqctl.engine.calendar import HolidayRules, SendCalendar, parse_holidays
 from seqctl.engine.flow import following_step
-from seqctl.spec.models import EmailStep, Mailbox, Sequence, check_timezone
+from seqctl.spec.models import Calendar, EmailStep, Mailbox, Owner, Sequence, check_timezone
 
 
 def zone_name(sequence: Sequence, mailbox: Mailbox | None, contact_fields: Mapping[str, Any]) -> str:
@@ -28,20 +30,60 @@ def zone_name(sequence: Sequence, mailbox: Mailbox | None, contact_fields: Mappi
 
 
 def calendar_for(
-    sequence: Sequence, mailbox: Mailbox | None, contact_fields: Mapping[str, Any]
+    sequence: Sequence, mailbox: Mailbox | None, contact_fields: Mapping[str, Any], email: str = ""
 ) -> SendCalendar:
+    """The enrollment's calendar: the sequence's window and holidays in the contact's zone.
+
+    The spread offset is fixed per (sequence, contact), so re-planning never moves it.
+    """
     zone = zone_name(sequence, mailbox, contact_fields)
-    spec = sequence.calendar
+    seed = zlib.crc32(f"{sequence.key}\0{email}".encode())
+    return build_calendar(sequence.calendar, zone, spread_seed=seed)
+
+
+def build_calendar(spec: Calendar | None, zone: str, *, spread_seed: int = 0) -> SendCalendar:
     if spec is None:
         return SendCalendar.build(zone)
     window = spec.window
+    if window is None:
+        return SendCalendar.build(zone, holidays=_holidays(spec.holidays))
     return SendCalendar.build(
         zone,
-        days=list(window.days) if window else None,
-        start=window.start if window else None,
-        end=window.end if window else None,
-        holidays=parse_holidays(spec.holidays),
+        days=list(window.days),
+        start=window.start,
+        end=window.end,
+        holidays=_holidays(spec.holidays),
+        overrides=window.hours_by_day(),
+        spread=window.spread.as_timedelta() if window.spread else None,
+        spread_seed=spread_seed,
     )
+
+
+def _holidays(value: str | list[str] | None) -> HolidayRules:
+    return _parsed_holidays(value if value is None or isinstance(value, str) else tuple(value))
+
+
+@lru_cache(maxsize=256)
+def _parsed_holidays(value: str | tuple[str, ...] | None) -> HolidayRules:
+    return parse_holidays(list(value) if isinstance(value, tuple) else value)
+
+
+def working_hours(owner: Owner | None, sequence: Sequence, mailbox: Mailbox | None) -> SendCalendar:
+    """When a person works: the task owner's own calendar, else the sequence's hours in the
+    sequence's (else the mailbox's) zone, the team's rather than the prospect's."""
+    if owner is not None and owner.calendar is not None:
+        return build_calendar(owner.calendar, owner.calendar.timezone)
+    return build_calendar(sequence.calendar, zone_name(sequence, mailbox, {}))
+
+
+def sequence_start(sequence: Sequence, calendar: SendCalendar) -> datetime | None:
+    """The sequence's `starts_at` as an instant; a date or a time without offset is local."""
+    if sequence.starts_at is None:
+        return None
+    parsed = datetime.fromisoformat(sequence.starts_at)
+    if parsed.tzinfo is not None:
+        return parsed.astimezone(UTC)
+    return calendar.localize(parsed.date(), parsed.time())
 
 
 @dataclass(frozen=True)

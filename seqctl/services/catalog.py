@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+from seqctl.engine.calendar import SendCalendar
+from seqctl.engine.schedule import working_hours
 from seqctl.errors import NotFound
-from seqctl.spec.models import Mailbox, Sequence
+from seqctl.spec.models import Mailbox, Owner, Sequence
 from seqctl.store import catalog as catalog_store
 from seqctl.store.db import Database
 from seqctl.store.records import MailboxRecord, SequenceRecord
@@ -18,20 +21,29 @@ class LoadedSequence:
 
 
 class Catalog:
-    def __init__(self, sequences: dict[str, LoadedSequence], mailboxes: dict[str, MailboxRecord]) -> None:
+    def __init__(
+        self,
+        sequences: dict[str, LoadedSequence],
+        mailboxes: dict[str, MailboxRecord],
+        owners: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
         self.sequences = sequences
         self.by_id = {s.record.id: s for s in sequences.values()}
         self.mailbox_records = mailboxes
         self.mailboxes = {key: Mailbox.model_validate(r.definition) for key, r in mailboxes.items()}
+        self.owners = {key: Owner.model_validate(d) for key, d in (owners or {}).items()}
+        self._working_hours: dict[tuple[str, str], SendCalendar] = {}
 
     @classmethod
     def load(cls, db: Database) -> Catalog:
         with db.read() as tx:
             records = catalog_store.sequences(tx)
             mailboxes = catalog_store.mailboxes(tx)
+            owners = catalog_store.owners(tx)
         return cls(
             {key: LoadedSequence(r, Sequence.model_validate(r.definition)) for key, r in records.items()},
             mailboxes,
+            owners,
         )
 
     def sequence(self, key: str) -> LoadedSequence:
@@ -43,3 +55,12 @@ class Catalog:
 
     def mailbox_for(self, sequence: Sequence) -> Mailbox | None:
         return self.mailboxes.get(sequence.mailbox)
+
+    def working_hours(self, owner: str | None, sequence: Sequence) -> SendCalendar:
+        """When `owner` works, for a task of `sequence` (see `schedule.working_hours`)."""
+        key = (owner or "", sequence.key)
+        if key not in self._working_hours:
+            self._working_hours[key] = working_hours(
+                self.owners.get(owner or ""), sequence, self.mailbox_for(sequence)
+            )
+        return self._working_hours[key]

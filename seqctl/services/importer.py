@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from pydantic import BaseModel
+
 from seqctl.errors import InvalidInput
 from seqctl.spec.loader import load_files
 from seqctl.spec.models import Sequence
@@ -20,7 +22,7 @@ EXIT_REMOVED = "exit"
 
 @dataclass
 class Change:
-    kind: str  # mailbox | sequence
+    kind: str  # mailbox | owner | sequence
     key: str
     state: str  # created | updated | unchanged
     details: list[str] = field(default_factory=list)
@@ -48,7 +50,17 @@ class ImportPlan:
 
 
 def definition_of(sequence: Sequence) -> dict[str, Any]:
-    return sequence.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return _dump(sequence)
+
+
+def _dump(model: BaseModel) -> dict[str, Any]:
+    return model.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def _state(before: dict[str, Any] | None, after: dict[str, Any]) -> str:
+    if before is None:
+        return "created"
+    return "unchanged" if before == after else "updated"
 
 
 def digest_of(definition: dict[str, Any]) -> str:
@@ -82,26 +94,26 @@ def import_files(
     with db.read() as tx:
         existing_sequences = catalog_store.sequences(tx)
         existing_mailboxes = catalog_store.mailboxes(tx)
+        existing_owners = catalog_store.owners(tx)
     loaded = load_files(
         paths,
         known_mailboxes=frozenset(existing_mailboxes),
         known_sequences=frozenset(existing_sequences),
     )
     mailboxes = [m for _, spec in loaded for m in spec.mailboxes]
+    owners = [o for _, spec in loaded for o in spec.owners]
     sequences = [s for _, spec in loaded for s in spec.sequences]
 
     # Plan and apply under one write transaction, so the plan is what gets applied.
     with db.read() if dry_run else db.write() as tx:
         changes: list[Change] = []
         for mailbox in mailboxes:
-            definition = mailbox.model_dump(mode="json", by_alias=True, exclude_none=True)
             before = existing_mailboxes.get(mailbox.key)
-            state = (
-                "created"
-                if before is None
-                else ("unchanged" if before.definition == definition else "updated")
+            changes.append(
+                Change("mailbox", mailbox.key, _state(before and before.definition, _dump(mailbox)))
             )
-            changes.append(Change("mailbox", mailbox.key, state))
+        for owner in owners:
+            changes.append(Change("owner", owner.key, _state(existing_owners.get(owner.key), _dump(owner))))
         for sequence in sequences:
             definition = definition_of(sequence)
             before_seq = existing_sequences.get(sequence.key)
@@ -122,12 +134,9 @@ def import_files(
             return plan
         _check_on_removed(plan, sequences, on_removed)
         for mailbox in mailboxes:
-            catalog_store.upsert_mailbox(
-                tx,
-                mailbox.key,
-                mailbox.model_dump(mode="json", by_alias=True, exclude_none=True),
-                now,
-            )
+            catalog_store.upsert_mailbox(tx, mailbox.key, _dump(mailbox), now)
+        for owner in owners:
+            catalog_store.upsert_owner(tx, owner.key, _dump(owner), now)
         for sequence in sequences:
             definition = definition_of(sequence)
             sequence_id, _ = catalog_store.upsert_sequence(

@@ -7,11 +7,12 @@ from datetime import datetime
 from typing import Any
 
 from seqctl.engine.flow import exit_reason
+from seqctl.engine.schedule import sequence_start
 from seqctl.errors import InvalidInput, NotFound
 from seqctl.services.catalog import Catalog
 from seqctl.services.contacts import normalise_email, read_csv
 from seqctl.services.progress import advance_values, calendar_of, facts_for
-from seqctl.spec.models import EmailStep
+from seqctl.spec.models import EmailStep, check_timezone
 from seqctl.store import activity, sends
 from seqctl.store import contacts as contact_store
 from seqctl.store import enrollments as enrollment_store
@@ -62,8 +63,15 @@ def start_enrollment(
     suppressed = activity.suppression_for(tx, contact.email)
     if suppressed is not None:
         return None, f"suppressed ({suppressed[1]}: {suppressed[0]})"
+    zone = contact.fields.get("timezone")
+    if zone:
+        try:
+            check_timezone(str(zone))
+        except ValueError as exc:
+            return None, f"contact timezone: {exc}"
     first_step = sequence.step(first)
     calendar = calendar_of(catalog, sequence, contact)
+    start_at = max(start_at, sequence_start(sequence, calendar) or start_at)
     due = calendar.due_at(
         start_at, first_step.wait, first_step.at, windowed=isinstance(first_step, EmailStep)
     )

@@ -3,21 +3,48 @@ the operator commands (task done, resolve) so both schedule the next step the sa
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from seqctl.delivery.message import split_address
+from seqctl.delivery.render import contact_context
 from seqctl.engine.calendar import SendCalendar
 from seqctl.engine.flow import EventFact
 from seqctl.engine.schedule import calendar_for, plan_next
 from seqctl.services.catalog import Catalog
-from seqctl.spec.models import Sequence
+from seqctl.spec.models import Mailbox, Sequence
 from seqctl.store import enrollments as enrollment_store
 from seqctl.store.records import Contact, Enrollment, Event
 
 
+def template_context(
+    email: str,
+    fields: Mapping[str, Any],
+    tags: list[str],
+    sequence: Sequence,
+    *,
+    owner: str | None,
+    mailbox: Mailbox | None = None,
+) -> dict[str, Any]:
+    """What templates see: `contact.*`, `sequence.*`, `owner` and, for emails, `sender.*`."""
+    context: dict[str, Any] = {
+        "contact": contact_context(email, fields, tags),
+        "sequence": {"key": sequence.key, "name": sequence.name or sequence.key},
+        "owner": owner,
+    }
+    if mailbox is not None:
+        name, address = split_address(mailbox.from_)
+        context["sender"] = {
+            "name": name or address,
+            "email": address,
+            "first_name": (name or address).split()[0],
+        }
+    return context
+
+
 def calendar_of(catalog: Catalog, sequence: Sequence, contact: Contact) -> SendCalendar:
-    return calendar_for(sequence, catalog.mailbox_for(sequence), contact.fields)
+    return calendar_for(sequence, catalog.mailbox_for(sequence), contact.fields, contact.email)
 
 
 def advance_values(

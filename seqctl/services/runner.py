@@ -25,7 +25,7 @@ from urllib.parse import quote
 
 from seqctl.delivery.message import Outgoing, build, new_message_id, split_address, thread_subject
 from seqctl.delivery.pool import TransportPool
-from seqctl.delivery.render import contact_context, render
+from seqctl.delivery.render import render
 from seqctl.delivery.transports import SendOutcome, SendResult
 from seqctl.engine.calendar import SendCalendar
 from seqctl.engine.flow import EventFact, choose_variant, condition_holds, exit_reason
@@ -34,7 +34,7 @@ from seqctl.engine.retry import backoff, mailbox_pause
 from seqctl.errors import TemplateProblem
 from seqctl.services.catalog import Catalog, LoadedSequence
 from seqctl.services.operations import start_enrollment
-from seqctl.services.progress import advance_values, calendar_of, facts_for
+from seqctl.services.progress import advance_values, calendar_of, facts_for, template_context
 from seqctl.services.tick import TickReport
 from seqctl.spec.models import ActionStep, BranchStep, EmailStep, Mailbox, TaskStep
 from seqctl.store import activity, sends
@@ -347,9 +347,11 @@ class BatchRunner:
                 self._fail(work, step.id, str(exc))
                 return
             owner = work.owner or work.contact.fields.get("owner") or work.loaded.model.owner
+            # Due when its owner next works: a task created at 03:00 is due at 09:00.
+            due = self.catalog.working_hours(owner, work.loaded.model).next_opening(self.now)
             work.new_tasks.append({
                 "enrollment_id": work.id, "step_id": step.id, "kind": step.kind, "note": note,
-                "owner": owner, "due_at": self.now, "created_at": self.now,
+                "owner": owner, "due_at": due, "created_at": self.now,
             })  # fmt: skip
             self._record(work, step.id, "task", "created", detail={"kind": step.kind, "owner": owner})
             work.counts["tasks"] += 1
@@ -659,19 +661,10 @@ class BatchRunner:
 
     def _template_context(self, work: Work, mailbox: Mailbox | None = None) -> dict[str, Any]:
         sequence = work.loaded.model
-        context: dict[str, Any] = {
-            "contact": contact_context(work.contact.email, work.contact.fields, sorted(work.contact.tags)),
-            "sequence": {"key": sequence.key, "name": sequence.name or sequence.key},
-            "owner": work.owner or work.contact.fields.get("owner") or sequence.owner,
-        }
-        if mailbox is not None:
-            name, address = split_address(mailbox.from_)
-            context["sender"] = {
-                "name": name or address,
-                "email": address,
-                "first_name": (name or address).split()[0],
-            }
-        return context
+        return template_context(
+            work.contact.email, work.contact.fields, sorted(work.contact.tags), sequence,
+            owner=work.owner or work.contact.fields.get("owner") or sequence.owner, mailbox=mailbox,
+        )  # fmt: skip
 
     def _unsubscribe_url(self, mailbox: Mailbox, message_id: str, email: str) -> str | None:
         if mailbox.unsubscribe_url is None:

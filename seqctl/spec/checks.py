@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, date, datetime, time
 from typing import Any
 
-from seqctl.spec.models import ActionStep, BranchStep, EmailStep, Sequence, SpecFile, TaskStep
+from seqctl.spec.models import (
+    ActionStep,
+    BranchStep,
+    Calendar,
+    EmailStep,
+    Sequence,
+    SpecFile,
+    TaskStep,
+    Window,
+)
 
 END = "end"
 Finding = tuple[tuple[Any, ...], str, bool]  # (data path, message, points at the key)
@@ -27,6 +37,9 @@ def successors(sequence: Sequence, index: int) -> list[str]:
 def check_spec(spec: SpecFile) -> Iterator[Finding]:
     yield from _unique_keys(spec.mailboxes, "mailboxes")
     yield from _unique_keys(spec.sequences, "sequences")
+    yield from _unique_keys(spec.owners, "owners")
+    for o_index, owner in enumerate(spec.owners):
+        yield from _check_calendar(owner.calendar, ("owners", o_index, "calendar"))
     for s_index, sequence in enumerate(spec.sequences):
         yield from check_sequence(sequence, ("sequences", s_index))
 
@@ -37,6 +50,34 @@ def _unique_keys(items: list[Any], where: str) -> Iterator[Finding]:
         if item.key in seen:
             yield (where, index, "key"), f"duplicate key {item.key!r} in {where}", False
         seen.add(item.key)
+
+
+def _fits_some_day(window: Window, clock: time) -> bool:
+    for day in window.days:
+        own = window.overrides.get(day)
+        start = (own.start if own else None) or window.start
+        end = (own.end if own else None) or window.end
+        if start <= clock < end:
+            return True
+    return False
+
+
+def _check_calendar(spec: Calendar | None, here: tuple[Any, ...]) -> Iterator[Finding]:
+    """A calendar must allow some time within a year from any moment, or ticks would find
+    no send time; probed from the start of each year and each explicit holiday."""
+    from seqctl.engine.calendar import NoSendTime
+    from seqctl.engine.schedule import build_calendar
+
+    if spec is None:
+        return
+    calendar = build_calendar(spec, spec.timezone)
+    probes = {date(year, 1, 1) for year in range(2026, 2030)} | set(calendar.holidays.dates)
+    for day in sorted(probes):
+        try:
+            calendar.next_opening(datetime.combine(day, time(0), tzinfo=UTC))
+        except NoSendTime:
+            yield here, f"no allowed day within a year from {day}: the window's days are all holidays", False
+            return
 
 
 def check_sequence(sequence: Sequence, at: tuple[Any, ...]) -> Iterator[Finding]:
@@ -67,8 +108,8 @@ def check_sequence(sequence: Sequence, at: tuple[Any, ...]) -> Iterator[Finding]
         if isinstance(step, EmailStep):
             yield from _check_email(step, here, has_earlier_email=seen_email)
             seen_email = True
-            if window and step.at is not None and not (window.start <= step.at < window.end):
-                yield (*here, "at"), "'at' is outside the sequence's send window", False
+            if window and step.at is not None and not _fits_some_day(window, step.at):
+                yield (*here, "at"), "'at' is outside the sequence's send window on every day", False
         if isinstance(step, TaskStep):
             yield from _check_templates(
                 ((*here, "note"), step.note),
@@ -76,6 +117,7 @@ def check_sequence(sequence: Sequence, at: tuple[Any, ...]) -> Iterator[Finding]
         if isinstance(step, ActionStep):
             yield from _check_action(step, here)
     yield from _check_cycles(sequence, at)
+    yield from _check_calendar(sequence.calendar, (*at, "calendar"))
 
 
 def _references(step: Any) -> Iterator[tuple[str, str]]:

@@ -7,7 +7,7 @@ references, cycles, template syntax) live in `checks.py`.
 from __future__ import annotations
 
 import re
-from datetime import time
+from datetime import date, datetime, time
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -19,6 +19,7 @@ from pydantic import (
     PlainSerializer,
     WithJsonSchema,
     field_validator,
+    model_validator,
 )
 
 from seqctl.spec.durations import Duration, parse_duration
@@ -143,10 +144,25 @@ def check_timezone(name: str) -> str:
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
+class DayHours(Strict):
+    """One weekday's own hours; an unset bound keeps the window's."""
+
+    start: ClockTime | None = None
+    end: ClockTime | None = None
+
+
 class Window(Strict):
     days: list[Weekday] = Field(default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"])
     start: ClockTime = time(0, 0)
     end: ClockTime = time.max
+    overrides: dict[Weekday, DayHours] = Field(
+        default_factory=dict, description='Per-weekday hours, e.g. {fri: {end: "13:00"}}'
+    )
+    spread: DurationField | None = Field(
+        default=None,
+        description="Scatter sends that would all start at the opening (or an `at` time) over this "
+        "many minutes, at a fixed offset per enrollment",
+    )
 
     @field_validator("days")
     @classmethod
@@ -160,11 +176,35 @@ class Window(Strict):
     def _after_start(cls, value: time, info: Any) -> time:
         start = info.data.get("start")
         if start is not None and value <= start:
-            raise ValueError(
-                "the window's end must be after its start on the same day "
-                "(windows that cross midnight are not supported)"
-            )
+            raise ValueError(_CROSSES_MIDNIGHT)
         return value
+
+    @field_validator("spread")
+    @classmethod
+    def _spread(cls, value: Duration | None) -> Duration | None:
+        if value is not None and (
+            not value.is_absolute or not 0 < value.as_timedelta().total_seconds() <= 86400
+        ):
+            raise ValueError("spread is a length of time in m or h, at most 24h (e.g. 45m)")
+        return value
+
+    @model_validator(mode="after")
+    def _overrides_fit(self) -> Window:
+        for day, hours in self.overrides.items():
+            if day not in self.days:
+                raise ValueError(f"overrides: {day} is not one of the window's days; add it to days")
+            if (hours.end or self.end) <= (hours.start or self.start):
+                raise ValueError(f"overrides: {day} ends before it starts; " + _CROSSES_MIDNIGHT)
+        return self
+
+    def hours_by_day(self) -> dict[str, tuple[time | None, time | None]]:
+        return {day: (hours.start, hours.end) for day, hours in self.overrides.items()}
+
+
+_CROSSES_MIDNIGHT = (
+    "the window's end must be after its start on the same day "
+    "(windows that cross midnight are not supported: use two days' hours instead)"
+)
 
 
 class Calendar(Strict):
@@ -179,6 +219,16 @@ class Calendar(Strict):
     @classmethod
     def _zone(cls, value: str) -> str:
         return check_timezone(value)
+
+    @field_validator("holidays", mode="before")
+    @classmethod
+    def _dates_as_text(cls, value: Any) -> Any:
+        # YAML reads an unquoted 2026-12-24 as a date; the stored definition keeps text.
+        if isinstance(value, date):
+            return value.isoformat()
+        if isinstance(value, list):
+            return [item.isoformat() if isinstance(item, date) else item for item in value]
+        return value
 
     @field_validator("holidays")
     @classmethod
@@ -272,6 +322,42 @@ def model_for_step_type(step_type: Any) -> type[BaseModel] | None:
     return {"email": EmailStep, "task": TaskStep, "branch": BranchStep, "action": ActionStep}.get(step_type)
 
 
+def _instant_text(value: Any) -> str:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if not isinstance(value, str):
+        raise ValueError(f"a start is a date or date-time like 2026-12-01 or 2026-12-01T09:00, not {value!r}")
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a date or date-time like 2026-12-01T09:00") from None
+    return value
+
+
+StartText = Annotated[
+    str,
+    BeforeValidator(_instant_text),
+    WithJsonSchema({"type": "string", "examples": ["2026-12-01", "2026-12-01T09:00"]}),
+]
+
+
+class Owner(Strict):
+    """A person manual tasks are for; their working hours set when a task is due."""
+
+    key: Key
+    name: str | None = None
+    calendar: Calendar | None = Field(
+        default=None, description="Working hours: timezone, window (days, start, end, overrides), holidays"
+    )
+
+    @field_validator("calendar")
+    @classmethod
+    def _no_spread(cls, value: Calendar | None) -> Calendar | None:
+        if value is not None and value.window is not None and value.window.spread is not None:
+            raise ValueError("spread is for sending windows, not working hours")
+        return value
+
+
 class Sequence(Strict):
     key: Key
     name: str | None = None
@@ -279,6 +365,10 @@ class Sequence(Strict):
     mailbox: str
     owner: str | None = None
     calendar: Calendar | None = None
+    starts_at: StartText | None = Field(
+        default=None,
+        description="No enrollment starts before this date or local time (in the contact's zone)",
+    )
     exit_on: list[Literal["replied", "bounced", "unsubscribed", "meeting_booked", "auto_replied"]] = Field(
         default_factory=lambda: ["replied", "bounced", "unsubscribed", "meeting_booked"]
     )
@@ -296,4 +386,5 @@ class Sequence(Strict):
 
 class SpecFile(Strict):
     mailboxes: list[Mailbox] = Field(default_factory=list)
+    owners: list[Owner] = Field(default_factory=list)
     sequences: list[Sequence] = Field(default_factory=list)

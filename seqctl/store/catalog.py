@@ -8,9 +8,10 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, select, update
 
 from seqctl.store.records import MailboxRecord, SequenceRecord
-from seqctl.store.tables import MailboxRow, SequenceRow, StepRow
+from seqctl.store.tables import MailboxRow, OwnerRow, SequenceRow, StepRow
 
 M = MailboxRow.__table__
+OWNERS = OwnerRow.__table__
 S = SequenceRow.__table__
 ST = StepRow.__table__
 
@@ -24,13 +25,27 @@ def mailboxes(tx: Connection) -> dict[str, MailboxRecord]:
 
 def upsert_mailbox(tx: Connection, key: str, definition: dict[str, Any], now: datetime) -> str:
     """Insert or update; returns created, updated or unchanged."""
-    existing = tx.execute(select(M.c.id, M.c.definition).where(M.c.key == key)).first()
+    return _upsert_definition(tx, M, key, definition, now)
+
+
+def owners(tx: Connection) -> dict[str, dict[str, Any]]:
+    return {row.key: row.definition for row in tx.execute(select(OWNERS.c.key, OWNERS.c.definition))}
+
+
+def upsert_owner(tx: Connection, key: str, definition: dict[str, Any], now: datetime) -> str:
+    return _upsert_definition(tx, OWNERS, key, definition, now)
+
+
+def _upsert_definition(
+    tx: Connection, table: Any, key: str, definition: dict[str, Any], now: datetime
+) -> str:
+    existing = tx.execute(select(table.c.id, table.c.definition).where(table.c.key == key)).first()
     if existing is None:
-        tx.execute(insert(M).values(key=key, definition=definition, updated_at=now))
+        tx.execute(insert(table).values(key=key, definition=definition, updated_at=now))
         return "created"
     if existing.definition == definition:
         return "unchanged"
-    tx.execute(update(M).where(M.c.id == existing.id).values(definition=definition, updated_at=now))
+    tx.execute(update(table).where(table.c.id == existing.id).values(definition=definition, updated_at=now))
     return "updated"
 
 

@@ -40,6 +40,16 @@ class MailboxRow(SQLModel, table=True):
     updated_at: datetime | None = _when(nullable=False)
 
 
+class OwnerRow(SQLModel, table=True):
+    """People tasks are for, with their working hours (the `owners:` of sequence files)."""
+
+    __tablename__ = "owners"
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=100)
+    definition: dict[str, Any] = _json()
+    updated_at: datetime | None = _when(nullable=False)
+
+
 class SequenceRow(SQLModel, table=True):
     __tablename__ = "sequences"
     id: int | None = Field(default=None, primary_key=True)

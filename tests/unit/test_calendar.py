@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
@@ -147,6 +147,275 @@ def test_a_calendar_with_no_allowed_day_raises_instead_of_looping() -> None:
         ["mon"],
         holidays=parse_holidays([f"2026-{m:02d}-{d:02d}" for m in range(1, 13) for d in range(1, 29)]),
     )
-    never = SendCalendar(days=frozenset(), holidays=everything_is_a_holiday.holidays)
+    never = SendCalendar(hours=(None,) * 7, holidays=everything_is_a_holiday.holidays)
     with pytest.raises(NoSendTime):
         never.next_opening(datetime(2026, 1, 1, tzinfo=UTC))
+
+
+BERLIN = SendCalendar.build("Europe/Berlin", WEEKDAYS, time(9), time(17), parse_holidays("DE"))
+LONDON = SendCalendar.build("Europe/London", WEEKDAYS, time(9), time(17), parse_holidays("GB"))
+KOLKATA = SendCalendar.build("Asia/Kolkata", WEEKDAYS, time(9), time(17))
+CHATHAM = SendCalendar.build("Pacific/Chatham", WEEKDAYS, time(9), time(17))
+ANYTIME_NY = SendCalendar.build("America/New_York")
+
+
+@pytest.mark.parametrize(
+    ("calendar", "base", "wait", "at_time", "windowed", "expected", "why"),
+    [
+        # US DST, 2026 and 2027, both directions: days keep the wall time, hours do not.
+        (
+            NEW_YORK,
+            "2027-03-12T10:00:00-05:00",
+            "3d",
+            None,
+            True,
+            "2027-03-15T10:00:00-04:00",
+            "US spring 2027",
+        ),
+        (
+            NEW_YORK,
+            "2027-11-05T10:00:00-04:00",
+            "3d",
+            None,
+            True,
+            "2027-11-08T10:00:00-05:00",
+            "US fall 2027",
+        ),
+        (
+            ANYTIME_NY,
+            "2026-03-08T00:00:00-05:00",
+            "4h",
+            None,
+            False,
+            "2026-03-08T05:00:00-04:00",
+            "4h across the gap is 4 real hours",
+        ),
+        (
+            ANYTIME_NY,
+            "2026-11-01T00:00:00-04:00",
+            "4h",
+            None,
+            False,
+            "2026-11-01T03:00:00-05:00",
+            "4h across fall-back",
+        ),
+        (
+            ANYTIME_NY,
+            "2026-03-08T00:00:00-05:00",
+            None,
+            time(2, 30),
+            False,
+            "2026-03-08T03:00:00-04:00",
+            "at 02:30 in the gap → 03:00",
+        ),
+        (
+            ANYTIME_NY,
+            "2026-11-01T00:00:00-04:00",
+            None,
+            time(1, 30),
+            False,
+            "2026-11-01T01:30:00-04:00",
+            "ambiguous 01:30 → first",
+        ),
+        (
+            ANYTIME_NY,
+            "2027-03-14T00:00:00-05:00",
+            "1d",
+            time(2, 15),
+            False,
+            "2027-03-15T02:15:00-04:00",
+            "the day after the 2027 gap",
+        ),
+        # EU DST, 2026 and 2027.
+        (
+            BERLIN,
+            "2026-03-27T10:00:00+01:00",
+            "3d",
+            None,
+            True,
+            "2026-03-30T10:00:00+02:00",
+            "EU spring 2026",
+        ),
+        (BERLIN, "2026-10-23T10:00:00+02:00", "3d", None, True, "2026-10-26T10:00:00+01:00", "EU fall 2026"),
+        (
+            BERLIN,
+            "2027-03-26T10:00:00+01:00",
+            "3d",
+            None,
+            True,
+            "2027-03-30T09:00:00+02:00",
+            "EU spring 2027 lands on Easter Monday: Tuesday's opening",
+        ),
+        (BERLIN, "2027-10-29T10:00:00+02:00", "3d", None, True, "2027-11-01T10:00:00+01:00", "EU fall 2027"),
+        (
+            LONDON,
+            "2026-03-27T10:00:00+00:00",
+            "3d",
+            time(11),
+            True,
+            "2026-03-30T11:00:00+01:00",
+            "London: at keeps local 11:00",
+        ),
+        (
+            LONDON,
+            "2027-10-29T16:00:00+01:00",
+            "1bd",
+            None,
+            True,
+            "2027-11-01T16:00:00+00:00",
+            "1bd across fall-back keeps 16:00",
+        ),
+        # Half- and quarter-hour zones.
+        (
+            KOLKATA,
+            "2026-11-27T16:30:00+05:30",
+            "1bd",
+            None,
+            True,
+            "2026-11-30T16:30:00+05:30",
+            "Kolkata Friday + 1bd",
+        ),
+        (
+            KOLKATA,
+            "2026-11-27T16:30:00+05:30",
+            "1d",
+            time(10),
+            True,
+            "2026-11-30T10:00:00+05:30",
+            "Kolkata 1d at 10:00",
+        ),
+        (
+            CHATHAM,
+            "2026-09-25T10:00:00+12:45",
+            "3d",
+            None,
+            True,
+            "2026-09-28T10:00:00+13:45",
+            "Chatham DST starts",
+        ),
+        (
+            CHATHAM,
+            "2027-04-02T10:00:00+13:45",
+            "3d",
+            None,
+            True,
+            "2027-04-05T10:00:00+12:45",
+            "Chatham DST ends",
+        ),
+        (
+            CHATHAM,
+            "2026-11-27T16:00:00+13:45",
+            "2h",
+            None,
+            True,
+            "2026-11-30T09:00:00+13:45",
+            "Chatham after hours → Monday",
+        ),
+        # Holidays and `at`.
+        (
+            NEW_YORK,
+            "2027-01-15T15:00:00-05:00",
+            "1d",
+            time(10),
+            True,
+            "2027-01-19T10:00:00-05:00",
+            "Friday + 1d at 10:00, Monday is MLK Day",
+        ),
+        (
+            NEW_YORK,
+            "2027-01-15T15:00:00-05:00",
+            "1bd",
+            None,
+            True,
+            "2027-01-19T15:00:00-05:00",
+            "1bd skips the holiday",
+        ),
+        (
+            NEW_YORK,
+            "2026-12-24T12:00:00-05:00",
+            None,
+            None,
+            True,
+            "2026-12-24T12:00:00-05:00",
+            "Christmas Eve is a working day",
+        ),
+        (
+            NEW_YORK,
+            "2026-12-24T17:30:00-05:00",
+            None,
+            None,
+            True,
+            "2026-12-28T09:00:00-05:00",
+            "Christmas Day (Friday) skipped",
+        ),
+        (
+            NEW_YORK,
+            "2026-11-24T09:59:00-05:00",
+            None,
+            time(10),
+            True,
+            "2026-11-24T10:00:00-05:00",
+            "at just after the wait's end",
+        ),
+        (
+            NEW_YORK,
+            "2026-11-24T10:00:01-05:00",
+            None,
+            time(10),
+            True,
+            "2026-11-25T10:00:00-05:00",
+            "at just before the wait's end",
+        ),
+    ],
+)
+def test_due_at_across_zones_dst_and_holidays(
+    calendar: SendCalendar,
+    base: str,
+    wait: str | None,
+    at_time: time | None,
+    windowed: bool,
+    expected: str,
+    why: str,
+) -> None:
+    duration = parse_duration(wait) if wait else None
+    assert calendar.due_at(at(base), duration, at_time, windowed=windowed) == at(expected), why
+
+
+SHORT_FRIDAY = SendCalendar.build(
+    "America/New_York", WEEKDAYS, time(9), time(17), overrides={"fri": (None, time(13))}
+)
+
+
+def test_per_day_override_shortens_friday() -> None:
+    assert SHORT_FRIDAY.next_opening(at("2026-11-20T12:59:00-05:00")) == at("2026-11-20T12:59:00-05:00")
+    assert SHORT_FRIDAY.next_opening(at("2026-11-20T13:00:00-05:00")) == at("2026-11-23T09:00:00-05:00")
+    # An `at` that Friday's hours do not hold runs at that time on the next day that does.
+    assert SHORT_FRIDAY.due_at(at("2026-11-20T08:00:00-05:00"), None, time(15), windowed=True) == at(
+        "2026-11-23T15:00:00-05:00"
+    )
+    assert SHORT_FRIDAY.due_at(at("2026-11-19T08:00:00-05:00"), None, time(15), windowed=True) == at(
+        "2026-11-19T15:00:00-05:00"
+    )
+
+
+def spreading(seed: int) -> SendCalendar:
+    return SendCalendar.build(
+        "America/New_York", WEEKDAYS, time(9), time(17), spread=timedelta(minutes=45), spread_seed=seed
+    )
+
+
+def test_spread_scatters_openings_and_at_times_but_not_mid_window_times() -> None:
+    saturday = at("2026-11-21T12:00:00-05:00")
+    monday_nine = at("2026-11-23T09:00:00-05:00")
+    offsets = {
+        spreading(seed).due_at(saturday, None, None, windowed=True) - monday_nine for seed in range(500)
+    }
+    assert min(offsets) == timedelta(0) and max(offsets) == timedelta(minutes=44)
+    assert len(offsets) == 45  # every minute of the spread is used
+    assert spreading(7).due_at(saturday, None, None, windowed=True) == monday_nine + timedelta(minutes=7)
+    assert spreading(7).due_at(saturday, None, time(10), windowed=True) == at("2026-11-23T10:07:00-05:00")
+    mid_window = at("2026-11-23T11:23:00-05:00")
+    assert spreading(7).due_at(mid_window, None, None, windowed=True) == mid_window
+    # Never past the window's end: at 16:50 only ten minutes are left.
+    late = spreading(44).due_at(at("2026-11-23T08:00:00-05:00"), None, time(16, 50), windowed=True)
+    assert at("2026-11-23T16:50:00-05:00") <= late < at("2026-11-23T17:00:00-05:00")

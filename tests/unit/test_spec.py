@@ -137,3 +137,57 @@ def test_window_must_end_after_it_starts() -> None:
 def test_threaded_first_email_without_subject_is_an_error() -> None:
     found = problems("- {id: a, type: email, thread: true, body: b}\n")
     assert any("needs an earlier email" in p for p in found), found
+
+
+def calendar_problems(
+    calendar: str, steps: str = "- {id: a, type: email, subject: s, body: b}\n"
+) -> list[str]:
+    return problems(steps, HEAD.replace("    steps:\n", f"    calendar: {calendar}\n    steps:\n"))
+
+
+def test_window_overrides_spread_and_at_are_checked() -> None:
+    found = calendar_problems('{window: {days: [mon], overrides: {fri: {end: "13:00"}}}}')
+    assert any("f.yaml:7:" in p and "fri is not one of the window's days" in p for p in found), found
+    found = calendar_problems('{window: {start: "09:00", overrides: {mon: {end: "08:00"}}}}')
+    assert any("mon ends before it starts" in p for p in found), found
+    found = calendar_problems("{window: {spread: 2bd}}")
+    assert any("spread is a length of time" in p for p in found), found
+    found = calendar_problems(
+        '{window: {start: "09:00", end: "17:00", overrides: {fri: {end: "13:00"}}}}',
+        '- {id: a, type: email, subject: s, body: b, at: "18:00"}\n',
+    )
+    assert any("outside the sequence's send window on every day" in p for p in found), found
+    # 15:00 fits Monday to Thursday, so it is valid even though Friday ends at 13:00.
+    load_text(
+        HEAD.replace(
+            "    steps:\n",
+            '    calendar: {window: {start: "09:00", end: "17:00", overrides: {fri: {end: "13:00"}}}}\n    steps:\n',
+        )
+        + '      - {id: a, type: email, subject: s, body: b, at: "15:00"}\n'
+    )
+
+
+def test_a_calendar_that_never_allows_a_send_is_refused_at_validation() -> None:
+    from datetime import date, timedelta
+
+    # Mondays only, and every Monday for more than a year is a holiday.
+    mondays = [date(2027, 1, 4) + timedelta(weeks=n) for n in range(60)]
+    found = calendar_problems(f"{{window: {{days: [mon]}}, holidays: [{', '.join(map(str, mondays))}]}}")
+    assert any("f.yaml:7:" in p and "no allowed day within a year" in p for p in found), found
+
+
+def test_owners_and_sequence_start_are_validated() -> None:
+    head = HEAD.replace(
+        "sequences:\n",
+        "owners:\n  - {key: sam, calendar: {timezone: Mars/Base}}\n  - {key: sam}\nsequences:\n",
+    ).replace("    steps:\n", "    starts_at: next tuesday\n    steps:\n")
+    found = problems("- {id: a, type: email, subject: s, body: b}\n", head)
+    assert any("unknown time zone 'Mars/Base'" in p for p in found), found
+    assert any("f.yaml:10:16: 'starts_at': 'next tuesday' is not a date or date-time" in p for p in found), (
+        found
+    )
+    found = problems(
+        "- {id: a, type: email, subject: s, body: b}\n",
+        HEAD.replace("sequences:\n", "owners:\n  - {key: sam}\n  - {key: sam}\nsequences:\n"),
+    )
+    assert any("duplicate key 'sam' in owners" in p for p in found), found

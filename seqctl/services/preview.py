@@ -1,0 +1,212 @@
+"""`seqctl preview`: the timeline a contact would get, computed, never queued.
+
+It walks the sequence from its first step with the same calendar and scheduling code as
+the tick, assuming each step runs when due (and each task is done when due); at a
+branch it follows both ways. Nothing is written.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from seqctl.delivery.message import thread_subject
+from seqctl.delivery.render import render
+from seqctl.engine.calendar import NoSendTime, SendCalendar
+from seqctl.engine.flow import choose_variant, following_step
+from seqctl.engine.schedule import calendar_for, sequence_start, step_due_at
+from seqctl.errors import InvalidInput, TemplateProblem
+from seqctl.services.catalog import Catalog
+from seqctl.services.contacts import normalise_email
+from seqctl.services.progress import template_context
+from seqctl.spec.models import ActionStep, BranchStep, EmailStep, Mailbox, Sequence, TaskStep, check_timezone
+from seqctl.store import contacts as contact_store
+from seqctl.store import enrollments as enrollment_store
+from seqctl.store.db import Database
+
+# Enough for any real cadence; a `goto` loop with waits would otherwise go on forever.
+MAX_ENTRIES = 200
+SAMPLE_FIELDS = {
+    "first_name": "Alex",
+    "last_name": "Sample",
+    "company": "Example Co",
+    "title": "Head of Sales",
+}
+
+
+def preview(
+    db: Database,
+    sequence_key: str,
+    *,
+    start: datetime,
+    email: str | None = None,
+    timezone: str | None = None,
+) -> dict[str, Any]:
+    catalog = Catalog.load(db)
+    loaded = catalog.sequence(sequence_key)
+    sequence = loaded.model
+    enrollment_id = 0  # variants are chosen per enrollment: a sample contact shows them all
+    if email is not None:
+        address = normalise_email(email)
+        with db.read() as tx:
+            contact = contact_store.by_emails(tx, [address]).get(address)
+            if contact is None:
+                raise InvalidInput(
+                    f"--email {address}: no such contact (import it, or preview with --timezone)"
+                )
+            existing = enrollment_store.open_enrollment(tx, loaded.record.id, contact.id)
+        fields, tags, sample = dict(contact.fields), sorted(contact.tags), False
+        enrollment_id = existing.id if existing is not None else 0
+    else:
+        address, fields, tags, sample = "alex.sample@example.com", dict(SAMPLE_FIELDS), [], True
+    if timezone is not None:
+        try:
+            fields["timezone"] = check_timezone(timezone)
+        except ValueError as exc:
+            raise InvalidInput(f"--timezone: {exc}") from None
+    mailbox = catalog.mailbox_for(sequence)
+    calendar = calendar_for(sequence, mailbox, fields, address)
+    walker = _Walker(catalog, sequence, mailbox, calendar, address, fields, tags, enrollment_id)
+    first = sequence.steps[0]
+    begins = max(start, sequence_start(sequence, calendar) or start)
+    try:
+        first_due = calendar.due_at(begins, first.wait, first.at, windowed=isinstance(first, EmailStep))
+        steps = walker.walk(first.id, first_due, thread=[], path=())
+    except NoSendTime:
+        raise InvalidInput(f"{sequence_key}: its calendar allows no send time within a year") from None
+    return {
+        "sequence": sequence.key,
+        "contact": {"email": address, "sample": sample, "fields": fields},
+        "timezone": calendar.zone.key,
+        "start": begins.isoformat(),
+        "steps": steps,
+        "truncated": walker.truncated,
+    }
+
+
+class _Walker:
+    def __init__(
+        self,
+        catalog: Catalog,
+        sequence: Sequence,
+        mailbox: Mailbox | None,
+        calendar: SendCalendar,
+        email: str,
+        fields: dict[str, Any],
+        tags: list[str],
+        enrollment_id: int,
+    ) -> None:
+        self.catalog, self.sequence, self.mailbox, self.calendar = catalog, sequence, mailbox, calendar
+        self.email, self.fields, self.tags, self.enrollment_id = email, fields, tags, enrollment_id
+        self.entries = 0
+        self.truncated = False
+
+    def walk(
+        self, step_id: str | None, due: datetime, *, thread: list[str], path: tuple[str, ...]
+    ) -> list[dict]:
+        """Entries from `step_id` (due at `due`) to the end of this way through the sequence."""
+        entries: list[dict[str, Any]] = []
+        while step_id is not None:
+            if step_id in path:
+                entries.append({"step": step_id, "type": "loop", "note": f"goes back to {step_id}"})
+                break
+            if self.entries >= MAX_ENTRIES:
+                self.truncated = True
+                break
+            self.entries += 1
+            path = (*path, step_id)
+            step = self.sequence.step(step_id)
+            entry: dict[str, Any] = {"step": step.id, "type": step.type, **self._when(due)}
+            entries.append(entry)
+            ran_at, chosen = due, None
+            if isinstance(step, EmailStep):
+                entry.update(self._email(step, thread))
+            elif isinstance(step, TaskStep):
+                owner = self.fields.get("owner") or self.sequence.owner
+                hours = self.catalog.working_hours(owner, self.sequence)
+                task_due = hours.next_opening(due)
+                entry["task"] = {
+                    "kind": step.kind,
+                    "owner": owner,
+                    **self._render("note", step.note, step.id),
+                }
+                entry["task"].update({f"due_{k}": v for k, v in self._when(task_due, hours).items()})
+                ran_at = task_due  # the next step's wait counts from when the task is done
+            elif isinstance(step, BranchStep):
+                condition = step.if_.model_dump(by_alias=True, mode="json", exclude_defaults=True)
+                entry["if"] = condition
+                for way, target in (("then", step.then), ("else", step.else_)):
+                    entry[way] = self._follow(step.id, target, due, thread, path)
+                break
+            elif isinstance(step, ActionStep):
+                entry["action"] = step.model_dump(
+                    mode="json",
+                    exclude_none=True,
+                    exclude={"id", "type", "wait", "at", "next", "description"},
+                )
+                if step.exit is not None:
+                    entry["end"] = f"exits ({step.exit})"
+                    break
+                chosen = step.goto
+            step_id = following_step(self.sequence, step.id, chosen)
+            if step_id is None:
+                entry["end"] = "completed"
+                break
+            due = step_due_at(self.sequence, self.calendar, step_id, ran_at)
+        return entries
+
+    def _follow(
+        self, branch_id: str, target: str, ran_at: datetime, thread: list[str], path: tuple[str, ...]
+    ) -> list[dict[str, Any]]:
+        following = following_step(self.sequence, branch_id, target)
+        if following is None:
+            return [{"type": "end", "note": "completed"}]
+        due = step_due_at(self.sequence, self.calendar, following, ran_at)
+        return self.walk(following, due, thread=list(thread), path=path)
+
+    def _when(self, instant: datetime, calendar: SendCalendar | None = None) -> dict[str, str]:
+        local = instant.astimezone((calendar or self.calendar).zone)
+        return {"utc": instant.isoformat(), "local": local.strftime("%a %Y-%m-%d %H:%M %Z")}
+
+    def _email(self, step: EmailStep, thread: list[str]) -> dict[str, Any]:
+        if step.variants and not self.enrollment_id:  # not enrolled yet: any variant may come
+            variants = [
+                {
+                    "variant": v.id,
+                    **self._message(f"{step.id} variant {v.id}", v.subject, v.body, v.html, thread),
+                }
+                for v in step.variants
+            ]
+            first, result = variants[0], {"variants": variants}
+        else:
+            source = choose_variant(step.variants, self.enrollment_id, step.id) if step.variants else step
+            where = f"{step.id} variant {source.id}" if step.variants else step.id
+            first = result = self._message(where, source.subject, source.body, source.html, thread)
+            if step.variants:
+                result = {"variant": source.id, **first}
+        if first.get("subject") and not thread:
+            thread.append(first["subject"])
+        return result
+
+    def _message(
+        self, where: str, subject: str | None, body: str | None, html: str | None, thread: list[str]
+    ) -> dict[str, Any]:
+        rendered: dict[str, Any] = {}
+        if subject is not None:
+            rendered.update(self._render("subject", subject, where))
+        elif thread:
+            rendered["subject"] = thread_subject(thread[0])
+        rendered.update(self._render("body", body or "", where))
+        if html is not None:
+            rendered.update(self._render("html", html, where, html=True))
+        return rendered
+
+    def _render(self, name: str, source: str, where: str, *, html: bool = False) -> dict[str, str]:
+        context = template_context(
+            self.email, self.fields, self.tags, self.sequence,
+            owner=self.fields.get("owner") or self.sequence.owner, mailbox=self.mailbox,
+        )  # fmt: skip
+        try:
+            return {name: render(source, context, html=html, what=f"step {where} {name}")}
+        except TemplateProblem as exc:
+            return {f"{name}_error": str(exc)}
