@@ -234,3 +234,25 @@ def test_preview_shows_both_ways_local_and_utc_times_and_rendered_text(cli: Cli,
     assert "Thu 2026-12-24 12:00 CET" in text and "then:" in text and "else:" in text
     unknown = cli("preview", "p", "--email", "nobody@example.com")
     assert unknown.code == 2 and "no such contact" in unknown.stderr
+
+
+def test_per_day_limit_counts_the_mailboxs_local_day(cli: Cli, tmp_path: Path, outbox: Path) -> None:
+    spec = """\
+mailboxes:
+  - {key: ada, from: "Ada <ada@example.com>", timezone: Asia/Tokyo, limits: {per_day: 1}}
+sequences:
+  - key: s
+    mailbox: ada
+    steps:
+      - {id: e, type: email, subject: "x", body: "y"}
+"""
+    cli.ok("import", str(write(tmp_path / "s.yaml", spec)))
+    cli.ok("enroll", "s", "--email", "a@example.com", "--email", "b@example.com", now="2026-11-23T14:00:00Z")
+    first = cli.ok("tick", "--json", now="2026-11-23T14:50:00Z").json()  # 23:50 in Tokyo
+    assert (first["sent"], first["deferred"]) == (1, 1)
+    waiting = cli.ok("queue", "--json", now="2026-11-23T14:51:00Z").json()
+    assert len(waiting) == 1 and waiting[0]["why"] == "held by a mailbox limit"
+    assert waiting[0]["next_run_at"].startswith("2026-11-23T15:00:00")  # midnight in Tokyo
+    assert cli.ok("tick", "--json", now="2026-11-23T14:59:00Z").json()["sent"] == 0
+    assert cli.ok("tick", "--json", now="2026-11-23T15:00:00Z").json()["sent"] == 1  # Tokyo's midnight
+    assert len(outbox_messages(outbox)) == 2

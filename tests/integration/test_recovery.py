@@ -60,12 +60,18 @@ def test_a_claim_left_by_a_dead_tick_is_taken_over_after_the_lease(cli: Cli, dat
         assert not enrollment_store.fenced_update(tx, claim, now, current_step="one")
 
 
-def test_a_tick_killed_mid_send_leaves_an_unknown_send_that_is_never_repeated(cli: Cli, database: Any) -> None:
-    dying = Tick(database, now=at("2026-11-23T10:00:00Z"), pool=TransportPool(lambda mailbox: DiesWhileSending()))
+def test_a_tick_killed_mid_send_leaves_an_unknown_send_that_is_never_repeated(
+    cli: Cli, database: Any
+) -> None:
+    dying = Tick(
+        database, now=at("2026-11-23T10:00:00Z"), pool=TransportPool(lambda mailbox: DiesWhileSending())
+    )
     with pytest.raises(Killed):
         dying.run()
     survivor = MemoryTransport()
-    report = Tick(database, now=at("2026-11-23T10:01:00Z"), pool=TransportPool(lambda mailbox: survivor)).run()
+    report = Tick(
+        database, now=at("2026-11-23T10:01:00Z"), pool=TransportPool(lambda mailbox: survivor)
+    ).run()
     assert (report.unknown, report.sent) == (1, 0) and survivor.sent == []
     later = Tick(database, now=at("2026-11-30T10:00:00Z"), pool=TransportPool(lambda mailbox: survivor)).run()
     assert later.claimed == 0 and survivor.sent == []
@@ -76,12 +82,25 @@ def test_a_tick_killed_mid_send_leaves_an_unknown_send_that_is_never_repeated(cl
     assert queued["step"] == "two" and queued["due"].startswith("2026-11-24T10:00")
 
 
-def test_start_at_holds_the_enrollment_in_scheduled_and_step_picks_the_start(cli: Cli, tmp_path: Path) -> None:
+def test_start_at_holds_the_enrollment_in_scheduled_and_step_picks_the_start(
+    cli: Cli, tmp_path: Path
+) -> None:
     cli.ok("import", str(write(tmp_path / "s.yaml", SEQ)))
-    cli.ok("enroll", "s", "--email", "later@example.com", "--start-at", "2026-12-01T09:00:00Z", now="2026-11-23T10:00:00Z")
+    cli.ok(
+        "enroll",
+        "s",
+        "--email",
+        "later@example.com",
+        "--start-at",
+        "2026-12-01T09:00:00Z",
+        now="2026-11-23T10:00:00Z",
+    )
     cli.ok("enroll", "s", "--email", "skip@example.com", "--step", "two", now="2026-11-23T10:00:00Z")
     queue = {q["email"]: q for q in cli.ok("queue", "--json", now="2026-11-23T10:00:00Z").json()}
-    assert (queue["later@example.com"]["status"], queue["later@example.com"]["why"]) == ("scheduled", "scheduled start")
+    assert (queue["later@example.com"]["status"], queue["later@example.com"]["why"]) == (
+        "scheduled",
+        "scheduled start",
+    )
     assert queue["skip@example.com"]["step"] == "two"
     assert cli.ok("tick", "--now", "2026-11-30T10:00:00Z", "--json").json()["sent"] == 1
     assert cli.ok("tick", "--now", "2026-12-01T09:00:00Z", "--json").json()["sent"] == 1

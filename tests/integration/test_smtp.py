@@ -120,7 +120,14 @@ def test_credentials_from_the_url_are_used_to_log_in(cli: Cli, tmp_path: Path, m
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    controller = Controller(handler, hostname="127.0.0.1", port=port, authenticator=authenticator, auth_require_tls=False, auth_exclude_mechanism=["LOGIN"])
+    controller = Controller(
+        handler,
+        hostname="127.0.0.1",
+        port=port,
+        authenticator=authenticator,
+        auth_require_tls=False,
+        auth_exclude_mechanism=["LOGIN"],
+    )
     controller.start()
     try:
         monkeypatch.setenv("SEQCTL_SMTP_URL", f"smtp://ada:p%40ss%3Aword@127.0.0.1:{port}")
@@ -141,7 +148,9 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def test_starttls_when_offered_and_implicit_tls_for_smtps(cli: Cli, tmp_path: Path, tls_files: Any, monkeypatch: Any) -> None:
+def test_starttls_when_offered_and_implicit_tls_for_smtps(
+    cli: Cli, tmp_path: Path, tls_files: Any, monkeypatch: Any
+) -> None:
     import ssl
 
     from aiosmtpd.controller import Controller
@@ -150,7 +159,9 @@ def test_starttls_when_offered_and_implicit_tls_for_smtps(cli: Cli, tmp_path: Pa
     context.load_cert_chain(*tls_files)
     starttls, implicit = RecordingHandler(), RecordingHandler()
     port_a, port_b = _free_port(), _free_port()
-    offers_starttls = Controller(starttls, hostname="127.0.0.1", port=port_a, tls_context=context, require_starttls=True)
+    offers_starttls = Controller(
+        starttls, hostname="127.0.0.1", port=port_a, tls_context=context, require_starttls=True
+    )
     speaks_tls = Controller(implicit, hostname="127.0.0.1", port=port_b, ssl_context=context)
     offers_starttls.start()
     speaks_tls.start()
@@ -170,7 +181,9 @@ def test_starttls_when_offered_and_implicit_tls_for_smtps(cli: Cli, tmp_path: Pa
         speaks_tls.stop()
 
 
-def test_one_connection_is_reused_for_a_whole_tick(cli: Cli, tmp_path: Path, smtp_server: RecordingHandler) -> None:
+def test_one_connection_is_reused_for_a_whole_tick(
+    cli: Cli, tmp_path: Path, smtp_server: RecordingHandler
+) -> None:
     enroll(cli, tmp_path, *(f"r{n}@example.com" for n in range(5)))
     assert cli.ok("tick", "--now", "2026-11-23T10:00:00Z", "--json").json()["sent"] == 5
     assert smtp_server.connections == 1
@@ -183,7 +196,9 @@ def test_mailbox_outage_backs_off_doubling_and_recovers(cli: Cli, tmp_path: Path
     class Closed(RecordingHandler):
         refusing = True
 
-        async def handle_EHLO(self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]) -> list[str]:
+        async def handle_EHLO(
+            self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+        ) -> list[str]:
             if self.refusing:
                 return ["421 4.3.2 Service not available, closing channel"]
             return await super().handle_EHLO(server, session, envelope, hostname, responses)
@@ -200,8 +215,14 @@ def test_mailbox_outage_backs_off_doubling_and_recovers(cli: Cli, tmp_path: Path
             report = cli.ok("tick", "--now", f"2026-11-23T{minute}:00Z", "--json").json()
             assert (report["deferred"], report["retried"], report["sent"]) == (2, 0, 0)
             pauses.append(cli.ok("queue", "--json", now=f"2026-11-23T{minute}:00Z").json()[0]["next_run_at"])
-        assert pauses == ["2026-11-23T10:01:00+00:00", "2026-11-23T10:03:00+00:00", "2026-11-23T10:07:00+00:00"]
-        assert cli.ok("tick", "--now", "2026-11-23T10:05:00Z", "--json").json()["claimed"] == 0  # still resting
+        assert pauses == [
+            "2026-11-23T10:01:00+00:00",
+            "2026-11-23T10:03:00+00:00",
+            "2026-11-23T10:07:00+00:00",
+        ]
+        assert (
+            cli.ok("tick", "--now", "2026-11-23T10:05:00Z", "--json").json()["claimed"] == 0
+        )  # still resting
         handler.refusing = False
         report = cli.ok("tick", "--now", "2026-11-23T10:07:00Z", "--json").json()
         assert report["sent"] == 2 and len(handler.messages) == 2
@@ -211,8 +232,13 @@ def test_mailbox_outage_backs_off_doubling_and_recovers(cli: Cli, tmp_path: Path
         controller.stop()
 
 
-def test_held_back_follow_ups_go_before_new_first_touches(cli: Cli, tmp_path: Path, smtp_server: RecordingHandler) -> None:
-    spec = ONE.replace('    unsubscribe_url: "https://u.example.com/one-click?m={{ message_id }}"\n', "    limits: {per_hour: 2}\n")
+def test_held_back_follow_ups_go_before_new_first_touches(
+    cli: Cli, tmp_path: Path, smtp_server: RecordingHandler
+) -> None:
+    spec = ONE.replace(
+        '    unsubscribe_url: "https://u.example.com/one-click?m={{ message_id }}"\n',
+        "    limits: {per_hour: 2}\n",
+    )
     spec = spec.replace("wait: 1d, thread: true", "wait: 1m, thread: true")
     cli.ok("import", str(write(tmp_path / "s.yaml", spec)))
     cli.ok("enroll", "s", "--email", "a@example.com", "--email", "b@example.com", now="2026-11-23T10:00:00Z")

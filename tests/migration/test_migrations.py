@@ -48,7 +48,9 @@ def test_the_claim_uses_the_partial_due_index(db: Any) -> None:
 
     sent: list[tuple[str, Any]] = []
 
-    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+    def capture(
+        conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+    ) -> None:
         if "UPDATE enrollments" in statement:
             sent.append((statement, parameters))
 

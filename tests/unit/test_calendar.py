@@ -419,3 +419,33 @@ def test_spread_scatters_openings_and_at_times_but_not_mid_window_times() -> Non
     # Never past the window's end: at 16:50 only ten minutes are left.
     late = spreading(44).due_at(at("2026-11-23T08:00:00-05:00"), None, time(16, 50), windowed=True)
     assert at("2026-11-23T16:50:00-05:00") <= late < at("2026-11-23T17:00:00-05:00")
+
+
+def test_per_day_limit_resets_at_the_mailbox_calendars_local_midnight() -> None:
+    from seqctl.engine.limits import day_start, held_until
+    from seqctl.spec.models import Limits
+
+    tokyo = SendCalendar.build("Asia/Tokyo")
+    now = at("2026-11-23T14:30:00Z")  # 23:30 in Tokyo
+    assert day_start(tokyo, now) == at("2026-11-23T00:00:00+09:00")
+    held = held_until(Limits(per_day=2), now=now, last_hour=0, since_day_start=2,
+                      oldest_in_hour=None, latest=None, calendar=tokyo)  # fmt: skip
+    assert held == (at("2026-11-24T00:00:00+09:00"), "per_day limit 2")
+    # On the fall-back day New York's day is 25 hours long.
+    new_york = SendCalendar.build("America/New_York")
+    sunday = at("2026-11-01T12:00:00-05:00")
+    assert day_start(new_york, sunday) == at("2026-11-01T00:00:00-04:00")
+    held = held_until(Limits(per_day=1), now=sunday, last_hour=0, since_day_start=1,
+                      oldest_in_hour=None, latest=None, calendar=new_york)  # fmt: skip
+    assert held is not None and held[0] == at("2026-11-02T00:00:00-05:00")
+
+
+def test_zone_data_comes_from_the_tzdata_package_not_the_host() -> None:
+    import zoneinfo
+
+    import seqctl  # noqa: F401 - importing seqctl pins the zone source
+
+    assert zoneinfo.TZPATH == ()
+    assert zoneinfo.ZoneInfo.no_cache("Pacific/Chatham").utcoffset(datetime(2026, 11, 23)) == timedelta(
+        hours=13, minutes=45
+    )
