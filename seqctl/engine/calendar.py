@@ -78,7 +78,7 @@ def parse_holidays(value: str | list[str] | None) -> HolidayRules:
     return HolidayRules(tuple(countries), frozenset(dates))
 
 
-DayHours = tuple[time, time]  # (start, end); end time.max stands for 24:00
+OpenHours = tuple[time, time]  # (start, end); end time.max stands for 24:00
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,7 @@ class SendCalendar:
     """
 
     zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
-    hours: tuple[DayHours | None, ...] = ((time(0, 0), time.max),) * 7
+    hours: tuple[OpenHours | None, ...] = ((time(0, 0), time.max),) * 7
     holidays: HolidayRules = HolidayRules()
     spread: timedelta = timedelta(0)
     spread_seed: int = 0
@@ -113,7 +113,7 @@ class SendCalendar:
         allowed = {_WEEKDAY_NUMBER[d] for d in days} if days else set(range(7))
         default = (start or time(0, 0), end or time.max)
         own = {_WEEKDAY_NUMBER[d]: hours for d, hours in (overrides or {}).items()}
-        hours: list[DayHours | None] = []
+        hours: list[OpenHours | None] = []
         for weekday in range(7):
             if weekday not in allowed:
                 hours.append(None)
@@ -127,10 +127,6 @@ class SendCalendar:
             spread=spread or timedelta(0),
             spread_seed=spread_seed,
         )
-
-    @property
-    def days(self) -> frozenset[int]:
-        return frozenset(weekday for weekday, hours in enumerate(self.hours) if hours is not None)
 
     def is_allowed_day(self, day: date) -> bool:
         return self.hours[day.weekday()] is not None and day not in self.holidays

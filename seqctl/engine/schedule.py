@@ -53,7 +53,7 @@ def build_calendar(spec: Calendar | None, zone: str, *, spread_seed: int = 0) ->
         start=window.start,
         end=window.end,
         holidays=_holidays(spec.holidays),
-        overrides=window.hours_by_day(),
+        overrides=window.day_hours(),
         spread=window.spread.as_timedelta() if window.spread else None,
         spread_seed=spread_seed,
     )

@@ -49,10 +49,6 @@ class ImportPlan:
         }  # fmt: skip
 
 
-def definition_of(sequence: Sequence) -> dict[str, Any]:
-    return _dump(sequence)
-
-
 def _dump(model: BaseModel) -> dict[str, Any]:
     return model.model_dump(mode="json", by_alias=True, exclude_none=True)
 
@@ -115,7 +111,7 @@ def import_files(
         for owner in owners:
             changes.append(Change("owner", owner.key, _state(existing_owners.get(owner.key), _dump(owner))))
         for sequence in sequences:
-            definition = definition_of(sequence)
+            definition = _dump(sequence)
             before_seq = existing_sequences.get(sequence.key)
             if before_seq is None:
                 changes.append(Change("sequence", sequence.key, "created", [f"{len(sequence.steps)} steps"]))
@@ -138,7 +134,7 @@ def import_files(
         for owner in owners:
             catalog_store.upsert_owner(tx, owner.key, _dump(owner), now)
         for sequence in sequences:
-            definition = definition_of(sequence)
+            definition = _dump(sequence)
             sequence_id, _ = catalog_store.upsert_sequence(
                 tx, sequence.key, definition, digest_of(definition), now
             )

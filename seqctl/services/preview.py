@@ -96,8 +96,11 @@ class _Walker:
         tags: list[str],
         enrollment_id: int,
     ) -> None:
-        self.catalog, self.sequence, self.mailbox, self.calendar = catalog, sequence, mailbox, calendar
-        self.email, self.fields, self.tags, self.enrollment_id = email, fields, tags, enrollment_id
+        self.catalog, self.sequence, self.calendar = catalog, sequence, calendar
+        self.fields, self.enrollment_id = fields, enrollment_id
+        self.context = template_context(
+            email, fields, tags, sequence, owner=fields.get("owner") or sequence.owner, mailbox=mailbox
+        )
         self.entries = 0
         self.truncated = False
 
@@ -202,11 +205,7 @@ class _Walker:
         return rendered
 
     def _render(self, name: str, source: str, where: str, *, html: bool = False) -> dict[str, str]:
-        context = template_context(
-            self.email, self.fields, self.tags, self.sequence,
-            owner=self.fields.get("owner") or self.sequence.owner, mailbox=self.mailbox,
-        )  # fmt: skip
         try:
-            return {name: render(source, context, html=html, what=f"step {where} {name}")}
+            return {name: render(source, self.context, html=html, what=f"step {where} {name}")}
         except TemplateProblem as exc:
             return {f"{name}_error": str(exc)}

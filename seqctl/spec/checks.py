@@ -14,7 +14,6 @@ from seqctl.spec.models import (
     Sequence,
     SpecFile,
     TaskStep,
-    Window,
 )
 
 END = "end"
@@ -50,16 +49,6 @@ def _unique_keys(items: list[Any], where: str) -> Iterator[Finding]:
         if item.key in seen:
             yield (where, index, "key"), f"duplicate key {item.key!r} in {where}", False
         seen.add(item.key)
-
-
-def _fits_some_day(window: Window, clock: time) -> bool:
-    for day in window.days:
-        own = window.overrides.get(day)
-        start = (own.start if own else None) or window.start
-        end = (own.end if own else None) or window.end
-        if start <= clock < end:
-            return True
-    return False
 
 
 def _check_calendar(spec: Calendar | None, here: tuple[Any, ...]) -> Iterator[Finding]:
@@ -108,7 +97,11 @@ def check_sequence(sequence: Sequence, at: tuple[Any, ...]) -> Iterator[Finding]
         if isinstance(step, EmailStep):
             yield from _check_email(step, here, has_earlier_email=seen_email)
             seen_email = True
-            if window and step.at is not None and not _fits_some_day(window, step.at):
+            if (
+                window
+                and step.at is not None
+                and not any(start <= step.at < end for start, end in window.day_hours().values())
+            ):
                 yield (*here, "at"), "'at' is outside the sequence's send window on every day", False
         if isinstance(step, TaskStep):
             yield from _check_templates(

@@ -190,15 +190,21 @@ class Window(Strict):
 
     @model_validator(mode="after")
     def _overrides_fit(self) -> Window:
-        for day, hours in self.overrides.items():
+        for day in self.overrides:
             if day not in self.days:
                 raise ValueError(f"overrides: {day} is not one of the window's days; add it to days")
-            if (hours.end or self.end) <= (hours.start or self.start):
+        for day, (start, end) in self.day_hours().items():
+            if end <= start:
                 raise ValueError(f"overrides: {day} ends before it starts; " + _CROSSES_MIDNIGHT)
         return self
 
-    def hours_by_day(self) -> dict[str, tuple[time | None, time | None]]:
-        return {day: (hours.start, hours.end) for day, hours in self.overrides.items()}
+    def day_hours(self) -> dict[str, tuple[time, time]]:
+        """Each sending day's (start, end): its override where it has one, else the window's."""
+        hours = {}
+        for day in self.days:
+            own = self.overrides.get(day) or DayHours()
+            hours[day] = (own.start or self.start, own.end or self.end)
+        return hours
 
 
 _CROSSES_MIDNIGHT = (
