@@ -17,17 +17,16 @@ from seqctl.errors import InvalidInput
 from seqctl.spec.models import Mailbox
 
 
-class _Unusable:
+class _Unusable(Transport):
     """A mailbox whose transport cannot be built (e.g. its ${VAR} is unset)."""
 
     def __init__(self, reason: str) -> None:
         self.reason = reason
 
-    def send(self, envelope_from: str, recipient: str, raw: str) -> SendResult:
+    def send(
+        self, envelope_from: str, recipient: str, raw: str, *, message_id: str, attempt: int = 1
+    ) -> SendResult:
         return SendResult(SendOutcome.MAILBOX_DOWN, self.reason)
-
-    def close(self) -> None:
-        return None
 
 
 def transport_for(mailbox: Mailbox) -> Transport:

@@ -7,16 +7,16 @@ Each transport reports a SendResult rather than raising, so the tick can tell ap
 
 from __future__ import annotations
 
+import contextlib
 import enum
+import hashlib
 import os
-import secrets
 import smtplib
 import socket
 import ssl
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
 from seqctl.errors import InvalidInput
@@ -39,57 +39,134 @@ class SendResult:
     detail: str = ""
 
 
-class Transport(Protocol):
-    def send(self, envelope_from: str, recipient: str, raw: str) -> SendResult: ...
+class Transport:
+    """How a mailbox's messages leave. `send` reports what happened instead of raising.
 
-    def close(self) -> None: ...
+    After a crash the tick asks `recover` what became of a message whose intent was
+    committed but whose outcome was not: SENT, TRANSIENT (certainly not delivered) or None
+    when nobody can know (SMTP). Only a transport that can always answer may have more
+    than one send in flight (`in_flight`): the tick then commits that many intents in one
+    durable transaction, having `stage`d each message first.
+    """
 
+    in_flight = 1
 
-@dataclass
-class MemoryTransport:
-    """Keeps messages in a list; for tests and `--dry-run`-like uses."""
+    def stage(self, message_id: str, attempt: int, raw: str) -> None:
+        return None
 
-    sent: list[tuple[str, str, str]] = field(default_factory=list)
+    def discard(self, message_id: str, attempt: int) -> None:
+        return None
 
-    def send(self, envelope_from: str, recipient: str, raw: str) -> SendResult:
-        self.sent.append((envelope_from, recipient, raw))
-        return SendResult(SendOutcome.SENT)
+    def send(
+        self, envelope_from: str, recipient: str, raw: str, *, message_id: str, attempt: int = 1
+    ) -> SendResult:
+        raise NotImplementedError
+
+    def recover(self, message_id: str, attempt: int) -> SendOutcome | None:
+        return None
 
     def close(self) -> None:
         return None
 
 
-class MaildirTransport:
-    """Writes each message into a Maildir: a file in tmp/, renamed into new/ when complete,
-    so a reader never sees half a message.
+@dataclass
+class MemoryTransport(Transport):
+    """Keeps messages in a list; for tests and `--dry-run`-like uses."""
+
+    sent: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def send(
+        self, envelope_from: str, recipient: str, raw: str, *, message_id: str, attempt: int = 1
+    ) -> SendResult:
+        self.sent.append((envelope_from, recipient, raw))
+        return SendResult(SendOutcome.SENT)
+
+
+class MaildirTransport(Transport):
+    """Delivers into a Maildir: each message is written to tmp/ (staged) and renamed into
+    new/ (delivered), so a reader never sees half a message.
+
+    A message's file name comes from its Message-ID, and its staged name also carries the
+    attempt, which makes every outcome checkable after a crash: staged and never renamed
+    means not delivered (and `recover` withdraws the staged file, so a tick that lost its
+    claim can no longer deliver it); found in new/ or cur/ means delivered. That is what
+    lets the tick commit many intents per durable transaction for this transport.
 
     Files are not fsynced one by one (that would cost more than the rest of a send); the
     transport flushes the file system once when the tick closes it. A power cut during a
     tick can therefore lose the newest files, never duplicate one.
     """
 
+    in_flight = 50
+    STALE_STAGED = 36 * 3600  # Maildir's rule for abandoned tmp/ files
+
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._ready = False
         self._written = 0
-        self._prefix = f"{int(time.time())}.P{os.getpid()}R{secrets.token_hex(4)}"
+        self._stage_errors: dict[tuple[str, int], str] = {}
 
-    def send(self, envelope_from: str, recipient: str, raw: str) -> SendResult:
+    @staticmethod
+    def file_name(message_id: str) -> str:
+        return "seqctl." + hashlib.sha256(message_id.encode()).hexdigest()[:32]
+
+    def _staged(self, message_id: str, attempt: int) -> Path:
+        return self.path / "tmp" / f"{self.file_name(message_id)}.{attempt}"
+
+    def _prepare_folders(self) -> None:
+        if self._ready:
+            return
+        for sub in ("tmp", "new", "cur"):
+            (self.path / sub).mkdir(parents=True, exist_ok=True)
+        cutoff = time.time() - self.STALE_STAGED
+        for staged in (self.path / "tmp").glob("seqctl.*"):  # left by a tick killed before its intents
+            with contextlib.suppress(OSError):
+                if staged.stat().st_mtime < cutoff:
+                    staged.unlink()
+        self._ready = True
+
+    def stage(self, message_id: str, attempt: int, raw: str) -> None:
         try:
-            if not self._ready:
-                for sub in ("tmp", "new", "cur"):
-                    (self.path / sub).mkdir(parents=True, exist_ok=True)
-                self._ready = True
-            self._written += 1
-            name = f"{self._prefix}Q{self._written}.{socket.gethostname()}"
-            temporary = self.path / "tmp" / name
+            self._prepare_folders()
             # Maildir files use the local line ending; CRLF is only SMTP's wire form.
-            with open(temporary, "xb") as file:
+            with open(self._staged(message_id, attempt), "wb") as file:
                 file.write(raw.replace("\r\n", "\n").encode("utf-8"))
-            os.rename(temporary, self.path / "new" / name)
+        except OSError as exc:  # reported by `send`
+            self._stage_errors[(message_id, attempt)] = f"outbox {self.path}: {exc}"
+
+    def discard(self, message_id: str, attempt: int) -> None:
+        with contextlib.suppress(OSError):
+            self._staged(message_id, attempt).unlink()
+
+    def send(
+        self, envelope_from: str, recipient: str, raw: str, *, message_id: str, attempt: int = 1
+    ) -> SendResult:
+        """Deliver what `stage` wrote; never writes the message again, because a staged file
+        that is gone was withdrawn by the tick that took the claim over."""
+        if (error := self._stage_errors.pop((message_id, attempt), None)) is not None:
+            return SendResult(SendOutcome.MAILBOX_DOWN, error)
+        name = self.file_name(message_id)
+        try:
+            os.rename(self._staged(message_id, attempt), self.path / "new" / name)
+        except FileNotFoundError:
+            return SendResult(SendOutcome.TRANSIENT, f"outbox {self.path}: the staged message was withdrawn")
         except OSError as exc:
             return SendResult(SendOutcome.MAILBOX_DOWN, f"outbox {self.path}: {exc}")
+        self._written += 1
         return SendResult(SendOutcome.SENT, f"outbox {name}")
+
+    def recover(self, message_id: str, attempt: int) -> SendOutcome | None:
+        try:
+            self._staged(message_id, attempt).unlink()
+            return SendOutcome.TRANSIENT  # withdrawn before anyone renamed it: never delivered
+        except FileNotFoundError:
+            pass
+        except OSError:
+            return None
+        name = self.file_name(message_id)
+        if (self.path / "new" / name).exists() or any((self.path / "cur").glob(name + "*")):
+            return SendOutcome.SENT
+        return None  # delivered and already taken by a reader, or lost with a power cut
 
     def close(self) -> None:
         if self._written:
@@ -126,7 +203,7 @@ class SmtpSettings:
         return f"SmtpSettings({self.host}:{self.port}, user={self.username!r})"
 
 
-class SmtpTransport:
+class SmtpTransport(Transport):
     """One connection reused for every message of a tick; reconnects after trouble."""
 
     def __init__(self, settings: SmtpSettings, local_hostname: str | None = None) -> None:
@@ -155,7 +232,9 @@ class SmtpTransport:
             client.login(s.username, s.password or "")
         return client
 
-    def send(self, envelope_from: str, recipient: str, raw: str) -> SendResult:
+    def send(
+        self, envelope_from: str, recipient: str, raw: str, *, message_id: str, attempt: int = 1
+    ) -> SendResult:
         if self._client is None:
             try:
                 self._client = self._connect()

@@ -5,12 +5,14 @@ Steps that send nothing (task, branch, action) run in memory: each `Work` collec
 writes, and the whole batch's writes are committed together in one transaction fenced by
 the claims' lease tokens, so a tick that lost a claim writes nothing for it.
 
-An email is the exception, because it leaves the building. Each one takes its own
-durable transaction that re-checks the fence, the suppression list and the mailbox's
-limits and commits the send intent (Message-ID and rendered message); the SMTP
-conversation happens after that commit; the outcome is committed right after it. A kill
-at any instant therefore leaves at most the one email in flight without an outcome, and
-the next claim turns that intent into `unknown` instead of sending again.
+An email is the exception, because it leaves the building. A durable transaction
+re-checks the fence, the suppression list and the mailbox's limits and commits the send
+intent (Message-ID and rendered message); delivery happens after that commit; the outcome
+is committed with the next intents. After a kill, the next claim asks the transport what
+became of an intent without an outcome (`Transport.recover`): a Maildir can always tell,
+SMTP cannot, and such an intent becomes `unknown` instead of being sent again. So over
+SMTP each intent has a transaction of its own (at most one email in flight), while a
+Maildir outbox commits up to `in_flight` intents per transaction.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -70,12 +72,23 @@ class ContactState:
 @dataclass(frozen=True)
 class PreparedSend:
     row_id: int | None  # the earlier attempt's row when this is a retry
+    attempt: int  # the message row's attempt this send is
     message_id: str
     raw: str
     subject: str
     variant: str | None
     mailbox: Mailbox
     step: EmailStep
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A send whose intent is committed and whose outcome is not yet."""
+
+    work: Work
+    prepared: PreparedSend
+    row_id: int
+    result: SendResult
 
 
 @dataclass(eq=False)  # compared by identity
@@ -155,7 +168,7 @@ class BatchRunner:
         # A per_day/per_hour limit that held a mailbox holds it for the rest of this tick
         # (the clock is read once); later emails are deferred without rendering them.
         self.held_mailboxes: dict[str, tuple[datetime, str]] = {}
-        self.unsettled: tuple[Work, PreparedSend, int, SendResult] | None = None
+        self.unsettled: list[Delivery] = []
 
     def close(self) -> None:
         self.pool.close()
@@ -170,9 +183,9 @@ class BatchRunner:
             sending = [w for w in works if w.state == SENDING]
             if not sending:
                 return
-            for work in sending:
-                self._send_guarded(work)
-            self._settle_last()
+            for group in self._send_groups(sending):
+                self._send_guarded(group)
+            self._settle_now()
 
     # -- loading -----------------------------------------------------------------------
 
@@ -423,8 +436,14 @@ class BatchRunner:
         if existing is not None and existing.status == "sent":
             self._advance(work, step.id)
             return
-        if existing is not None and existing.status in ("sending", "unknown"):
+        mailbox = self.catalog.mailbox_for(work.loaded.model)
+        if existing is not None and existing.status == "sending" and mailbox is not None:
             # A tick died between committing this intent and recording the outcome.
+            existing = self._recover(work, existing, mailbox)
+            if existing.status == "sent":
+                self._advance(work, step.id)
+                return
+        if existing is not None and existing.status in ("sending", "unknown"):
             row_id = existing.id
 
             def settle_unknown(tx: Tx) -> None:
@@ -439,24 +458,87 @@ class BatchRunner:
         if existing is not None and existing.status == "bounced":
             self._exit(work, "bounced", "recipient refused")
             return
-        mailbox = self.catalog.mailbox_for(work.loaded.model)
         if mailbox is None:
             self._fail(work, step.id, f"mailbox {work.loaded.model.mailbox!r} is not imported")
             return
         work.email_step = step
         work.state = SENDING
 
-    def _send_guarded(self, work: Work) -> None:
+    def _recover(self, work: Work, existing: Message, mailbox: Mailbox) -> Message:
+        """What the transport can tell of an intent left without an outcome: sent, certainly
+        not sent (then this claim sends it again), or nothing (it stays `sending` and is
+        held as unknown)."""
+        found = self.pool.get(mailbox).recover(existing.message_id, existing.attempts)
+        if found is None:
+            return existing
+        row_id, attempt, sent = existing.id, existing.attempts, found is SendOutcome.SENT
+
+        def settle(tx: Tx) -> None:
+            sends.settle_send(
+                tx, row_id, "sent" if sent else "not_sent", now=self.now, attempt=attempt,
+                error=None if sent else "the tick sending it stopped before delivering it",
+            )  # fmt: skip
+
+        work.ops.append(settle)
+        if not sent:
+            return replace(existing, status="not_sent")
+        self._record(
+            work, existing.step_id, "email", "sent", message_id=existing.message_id,
+            detail={"subject": existing.subject, "server": "found delivered after the sending tick stopped"},
+        )  # fmt: skip
+        self.report.sent += 1
+        work.sends[existing.step_id] = recovered = replace(existing, status="sent", sent_at=self.now)
+        return recovered
+
+    def _send_groups(self, sending: list[Work]) -> Iterator[list[Work]]:
+        """Consecutive emails whose transports allow that many intents in flight at once."""
+        group: list[Work] = []
+        room = 0
+        for work in sending:
+            mailbox = self.catalog.mailbox_for(work.loaded.model)
+            assert mailbox is not None  # checked before it was marked SENDING
+            allowed = self.pool.get(mailbox).in_flight
+            if group and len(group) < min(room, allowed):
+                group.append(work)
+                room = min(room, allowed)
+                continue
+            if group:
+                yield group
+            group, room = [work], allowed
+        if group:
+            yield group
+
+    def _send_guarded(self, group: list[Work]) -> None:
         try:
-            self._send(work)
+            ready = [(work, prepared) for work in group if (prepared := self._prepare_checked(work))]
+            intents = self._commit_intents(ready) if ready else []
+        except DatabaseUnavailable:
+            raise
+        except Exception as exc:  # nothing of the group was committed
+            if len(group) == 1:
+                self._crash(group, exc)
+                return
+            for work in group:  # find the one at fault: each on its own
+                work.forget_writes()
+                work.state = SENDING
+            for work in group:
+                self._send_guarded([work])
+            return
+        try:
+            self._deliver(intents)
         except DatabaseUnavailable:
             raise
         except Exception as exc:
+            self._crash([work for work, _, _ in intents], exc)
+
+    def _crash(self, works: list[Work], exc: Exception) -> None:
+        for work in works:
             work.forget_writes()
             self._crashed(work, exc)
             self._commit_alone(work)
 
-    def _send(self, work: Work) -> None:
+    def _prepare_checked(self, work: Work) -> PreparedSend | None:
+        """The email rendered and staged, or None when it cannot go now (its writes say why)."""
         step = work.email_step
         mailbox = self.catalog.mailbox_for(work.loaded.model)
         assert step is not None and mailbox is not None
@@ -466,52 +548,83 @@ class BatchRunner:
         paused_until = self.mailbox_paused.get(mailbox.key)
         if paused_until is not None and paused_until > self.now:
             self._defer(work, paused_until, "mailbox", f"mailbox {mailbox.key} paused")
-            return  # committed with the batch's next writes
+            return None  # committed with the batch's next writes
         held = self.held_mailboxes.get(mailbox.key)
         if held is not None:
             self._defer_by_limit(work, *held)
-            return  # committed with the batch's next writes
+            return None
         try:
             prepared = self._prepare(work, step, mailbox)
         except TemplateProblem as exc:
             self._fail(work, step.id, str(exc))
-            return
-        with self._fenced(self._with_unsettled(work), durable=True) as (tx, held_works):
-            self._settle_unsettled(tx, held_works)
-            if work not in held_works:
-                return
-            suppressed = activity.suppression_for(tx, work.contact.email)
-            if suppressed is not None:
-                value, why = suppressed
-                self._exit(work, SUPPRESSION_EXIT.get(why, "manual"), f"suppressed: {value} ({why})")
-                return
-            limited = self._limit(tx, mailbox)
-            if limited is not None:
-                self.held_mailboxes[mailbox.key] = limited
-                self._defer_by_limit(work, *limited)
-                return
-            row_id = self._commit_intent(tx, work, prepared)
-        sender = split_address(mailbox.from_)[1]
-        result = self.pool.get(mailbox).send(sender, work.contact.email, prepared.raw)
-        self.unsettled = (work, prepared, row_id, result)
-        if result.outcome is not SendOutcome.SENT:  # what comes next may depend on it (a mailbox down)
-            self._settle_last()
+            return None
+        self.pool.get(mailbox).stage(prepared.message_id, prepared.attempt, prepared.raw)
+        return prepared
 
-    # A sent email's outcome is committed with the next email's intent, in one transaction
-    # instead of two. A kill in between still leaves only that one send without an outcome.
+    def _commit_intents(self, ready: list[tuple[Work, PreparedSend]]) -> list[tuple[Work, PreparedSend, int]]:
+        """One durable transaction: the previous outcomes, then each intent that passes the
+        fence, the mailbox's limits and the suppression list."""
+        intents: list[tuple[Work, PreparedSend, int]] = []
+        committed = False
+        try:
+            with self._fenced(self._with_unsettled([work for work, _ in ready]), durable=True) as (tx, held):
+                self._settle_unsettled(tx, held)
+                for work, prepared in ready:
+                    if work in held and (row_id := self._intent(tx, work, prepared)) is not None:
+                        intents.append((work, prepared, row_id))
+            committed = True
+        finally:  # a staged message without a committed intent must never be delivered
+            kept = {id(prepared) for _, prepared, _ in intents} if committed else set()
+            for _, prepared in ready:
+                if id(prepared) not in kept:
+                    self.pool.get(prepared.mailbox).discard(prepared.message_id, prepared.attempt)
+        return intents
 
-    def _with_unsettled(self, work: Work) -> list[Work]:
-        return [self.unsettled[0], work] if self.unsettled is not None else [work]
+    def _intent(self, tx: Tx, work: Work, prepared: PreparedSend) -> int | None:
+        mailbox = prepared.mailbox
+        limited = self.held_mailboxes.get(mailbox.key) or self._limit(tx, mailbox)
+        if limited is not None:
+            self.held_mailboxes[mailbox.key] = limited
+            self._defer_by_limit(work, *limited)
+            return None
+        row_id = self._commit_intent(tx, work, prepared)
+        if row_id is None:  # refused: the recipient is suppressed
+            self._exit_suppressed(tx, work)
+        return row_id
+
+    def _deliver(self, intents: list[tuple[Work, PreparedSend, int]]) -> None:
+        for work, prepared, row_id in intents:
+            mailbox = prepared.mailbox
+            transport = self.pool.get(mailbox)
+            paused_until = self.mailbox_paused.get(mailbox.key)
+            if (
+                paused_until is not None and paused_until > self.now
+            ):  # an earlier send of the group found it down
+                transport.discard(prepared.message_id, prepared.attempt)
+                result = SendResult(SendOutcome.MAILBOX_DOWN, f"mailbox {mailbox.key} paused")
+            else:
+                result = transport.send(
+                    split_address(mailbox.from_)[1], work.contact.email, prepared.raw,
+                    message_id=prepared.message_id, attempt=prepared.attempt,
+                )  # fmt: skip
+            self.unsettled.append(Delivery(work, prepared, row_id, result))
+            if result.outcome is not SendOutcome.SENT:  # what comes next may depend on it (a mailbox down)
+                self._settle_now()
+
+    # Outcomes are committed with the next intents, in one transaction instead of two. A
+    # kill in between leaves them without an outcome, which `_recover` deals with.
+
+    def _with_unsettled(self, works: list[Work]) -> list[Work]:
+        return [delivery.work for delivery in self.unsettled] + works
 
     def _settle_unsettled(self, tx: Tx, held: list[Work]) -> None:
-        if self.unsettled is not None:
-            work, prepared, row_id, result = self.unsettled
-            self.unsettled = None
-            self._settle(tx, work, prepared, row_id, result, fenced=work in held)
+        deliveries, self.unsettled = self.unsettled, []
+        for d in deliveries:
+            self._settle(tx, d.work, d.prepared, d.row_id, d.result, fenced=d.work in held)
 
-    def _settle_last(self) -> None:
-        if self.unsettled is not None:
-            with self._fenced([self.unsettled[0]]) as (tx, held):
+    def _settle_now(self) -> None:
+        if self.unsettled:
+            with self._fenced(self._with_unsettled([])) as (tx, held):
                 self._settle_unsettled(tx, held)
 
     def _prepare(self, work: Work, step: EmailStep, mailbox: Mailbox) -> PreparedSend:
@@ -535,6 +648,7 @@ class BatchRunner:
         )
         existing = work.sends.get(step.id)
         message_id = existing.message_id if existing else new_message_id(mailbox.from_)
+        attempt = existing.attempts + 1 if existing else 1
         raw = build(Outgoing(
             sender=mailbox.from_, recipient=work.contact.email, recipient_name=_display_name(work.contact),
             subject=subject, text=text, html=html, message_id=message_id, date=self.now,
@@ -543,19 +657,31 @@ class BatchRunner:
             reply_to=mailbox.reply_to, unsubscribe_url=self._unsubscribe_url(mailbox, message_id, work.contact.email),
         ))  # fmt: skip
         return PreparedSend(
-            existing.id if existing else None, message_id, raw, subject,
+            existing.id if existing else None, attempt, message_id, raw, subject,
             variant.id if variant else None, mailbox, step,
         )  # fmt: skip
 
-    def _commit_intent(self, tx: Tx, work: Work, prepared: PreparedSend) -> int:
+    def _commit_intent(self, tx: Tx, work: Work, prepared: PreparedSend) -> int | None:
+        """The send intent's row, or None when a suppression covers the recipient (checked in
+        the statement that writes the intent)."""
         if prepared.row_id is not None:
-            sends.retry_send(tx, prepared.row_id, raw=prepared.raw, subject=prepared.subject, now=self.now)
-            return prepared.row_id
+            retried = sends.retry_send(
+                tx, prepared.row_id, recipient=work.contact.email, raw=prepared.raw,
+                subject=prepared.subject, now=self.now,
+            )  # fmt: skip
+            return prepared.row_id if retried else None
         return sends.begin_send(
             tx, enrollment_id=work.id, step_id=prepared.step.id, message_id=prepared.message_id,
             mailbox_key=prepared.mailbox.key, recipient=work.contact.email, subject=prepared.subject,
             variant=prepared.variant, raw=prepared.raw, now=self.now,
         )  # fmt: skip
+
+    def _exit_suppressed(self, tx: Tx, work: Work) -> None:
+        suppressed = activity.suppression_for(tx, work.contact.email)
+        if suppressed is None:  # the earlier attempt's row was resolved meanwhile
+            raise RuntimeError("the send's earlier attempt changed while this tick held it")
+        value, why = suppressed
+        self._exit(work, SUPPRESSION_EXIT.get(why, "manual"), f"suppressed: {value} ({why})")
 
     def _limit(self, tx: Tx, mailbox: Mailbox) -> tuple[datetime, str] | None:
         """(until, why) when a send limit holds the mailbox now; checked under the mailbox's lock."""
@@ -592,7 +718,7 @@ class BatchRunner:
         detail = {"subject": prepared.subject, "server": result.detail}
         audit = {"variant": prepared.variant, "message_id": prepared.message_id}
         if outcome is SendOutcome.SENT:
-            sends.settle_send(tx, row_id, "sent", now=self.now)
+            sends.settle_send(tx, row_id, "sent", now=self.now, attempt=prepared.attempt)
             if self.mailbox_outages.pop(mailbox.key, None) is not None:
                 catalog_store.clear_outage(tx, mailbox.key)
                 self.mailbox_paused.pop(mailbox.key, None)
@@ -608,14 +734,18 @@ class BatchRunner:
             self._advance(work, step.id)
             return
         if outcome is SendOutcome.UNKNOWN:
-            sends.settle_send(tx, row_id, "unknown", now=self.now, error=result.detail)
+            sends.settle_send(
+                tx, row_id, "unknown", now=self.now, error=result.detail, attempt=prepared.attempt
+            )
             if fenced:
                 self._hold_unknown(work, step.id, prepared.message_id, result.detail)
             else:
                 self.report.unknown += 1
             return
         if outcome is SendOutcome.REJECTED:
-            sends.settle_send(tx, row_id, "bounced", now=self.now, error=result.detail)
+            sends.settle_send(
+                tx, row_id, "bounced", now=self.now, error=result.detail, attempt=prepared.attempt
+            )
             activity.record_event(
                 tx, contact_id=work.contact.id, type="bounced", detail="hard", occurred_at=self.now,
                 now=self.now, message_id=prepared.message_id, source="smtp",
@@ -629,14 +759,16 @@ class BatchRunner:
             return
         # Certainly not sent: MAILBOX_DOWN, FAILED or TRANSIENT.
         status = {SendOutcome.MAILBOX_DOWN: "not_sent", SendOutcome.FAILED: "failed"}.get(outcome, "retry")
-        sends.settle_send(tx, row_id, status, now=self.now, error=result.detail)
+        sends.settle_send(tx, row_id, status, now=self.now, error=result.detail, attempt=prepared.attempt)
         if outcome is SendOutcome.MAILBOX_DOWN:
-            outages = catalog_store.record_outage(tx, mailbox.key, result.detail)
-            until = self.now + mailbox_pause(outages)
-            catalog_store.pause_mailbox(tx, mailbox.key, until)
-            self.mailbox_paused[mailbox.key] = until
-            self.mailbox_outages[mailbox.key] = outages
-            self.report.errors.append(result.detail)
+            until = self.mailbox_paused.get(mailbox.key)
+            if until is None or until <= self.now:  # not already paused by an earlier send of this tick
+                outages = catalog_store.record_outage(tx, mailbox.key, result.detail)
+                until = self.now + mailbox_pause(outages)
+                catalog_store.pause_mailbox(tx, mailbox.key, until)
+                self.mailbox_paused[mailbox.key] = until
+                self.mailbox_outages[mailbox.key] = outages
+                self.report.errors.append(result.detail)
             if fenced:
                 self._defer(work, until, "mailbox", result.detail)
             return

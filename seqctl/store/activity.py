@@ -98,18 +98,21 @@ def events_for_contact(tx: Connection, contact_id: int) -> list[Event]:
     return [Event(*row) for row in rows]
 
 
-_SUPPRESSION = select(SUP.c.value, SUP.c.reason).where(
-    or_(
-        SUP.c.value == bindparam("b_address"),
-        (SUP.c.value == bindparam("b_domain")) & (SUP.c.kind == "domain"),
-    )
+# What suppresses an address: the address itself, or a suppressed domain it is at.
+COVERS = or_(
+    SUP.c.value == bindparam("b_address"),
+    (SUP.c.value == bindparam("b_domain")) & (SUP.c.kind == "domain"),
 )
+_SUPPRESSION = select(SUP.c.value, SUP.c.reason).where(COVERS)
+
+
+def suppression_params(email: str) -> dict[str, str]:
+    return {"b_address": email.lower(), "b_domain": email.rsplit("@", 1)[-1].lower()}
 
 
 def suppression_for(tx: Connection, email: str) -> tuple[str, str] | None:
     """(value, reason) of the suppression covering this address or its domain, if any."""
-    domain = email.rsplit("@", 1)[-1].lower()
-    row = tx.execute(_SUPPRESSION, {"b_address": email.lower(), "b_domain": domain}).first()
+    row = tx.execute(_SUPPRESSION, suppression_params(email)).first()
     return (row.value, row.reason) if row else None
 
 

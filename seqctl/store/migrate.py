@@ -53,7 +53,7 @@ def upgrade(db: Database) -> tuple[str | None, str]:
     from alembic import command
 
     before = current_revision(db)
-    with db.engine.begin() as conn:
+    with db.write() as conn:
         config = _config()
         config.attributes["connection"] = conn
         command.upgrade(config, "head")

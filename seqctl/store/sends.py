@@ -11,8 +11,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, literal, select, update
+from sqlalchemy import (
+    Connection,
+    bindparam,
+    exists,
+    func,
+    insert,
+    literal,
+    literal_column,
+    or_,
+    select,
+    update,
+)
 
+from seqctl.store import activity
 from seqctl.store.columns import UTCDateTime
 from seqctl.store.records import Message
 from seqctl.store.tables import MailboxRow, MessageRow
@@ -21,6 +33,7 @@ MSG = MessageRow.__table__
 M = MailboxRow.__table__
 # Sends that count against a mailbox's limits: everything that may have left the building.
 COUNTED = ("sending", "sent", "unknown", "bounced")
+STATUSES = frozenset({*COUNTED, "retry", "failed", "not_sent"})
 
 _COLUMNS = [
     MSG.c.id, MSG.c.enrollment_id, MSG.c.step_id, MSG.c.message_id, MSG.c.mailbox_key,
@@ -30,13 +43,43 @@ _COLUMNS = [
 
 
 # The send path's statements, built once: constructing a statement costs more than running it.
-_BEGIN_SEND = insert(MSG).returning(MSG.c.id)
-_SETTLE = (
-    update(MSG)
-    .where(MSG.c.id == bindparam("b_id"), MSG.c.status.in_(bindparam("b_expect", expanding=True)))
-    .values(status=bindparam("b_status"), last_error=bindparam("b_error"))
+_INTENT = ("enrollment_id", "step_id", "message_id", "mailbox_key", "recipient", "subject", "variant", "raw",
+           "status", "attempts", "created_at")  # fmt: skip
+# The intent is inserted only while no suppression covers the recipient: one statement,
+# so nothing can suppress the address between the check and the intent.
+_BEGIN_SEND = (
+    insert(MSG)
+    .from_select(
+        _INTENT,
+        select(*(bindparam(name, type_=MSG.c[name].type) for name in _INTENT)).where(
+            ~exists().where(activity.COVERS)
+        ),
+    )
+    .returning(MSG.c.id)
 )
-_SETTLE_SENT = _SETTLE.values(sent_at=bindparam("b_sent_at", type_=UTCDateTime()))
+_SETTLES: dict[tuple[tuple[str, ...], bool, bool], Any] = {}
+
+
+def _settle_statement(expect: tuple[str, ...], sent: bool, fenced: bool) -> Any:
+    # The expected statuses are written into the statement (one per call site), not an
+    # expanding IN parameter: SQLAlchemy re-renders those on every execution.
+    key = (expect, sent, fenced)
+    statement = _SETTLES.get(key)
+    if statement is None:
+        statement = (
+            update(MSG)
+            .where(
+                MSG.c.id == bindparam("b_id"),
+                or_(*(MSG.c.status == literal_column(f"'{s}'") for s in expect)),
+            )
+            .values(status=bindparam("b_status"), last_error=bindparam("b_error"))
+        )
+        if fenced:
+            statement = statement.where(MSG.c.attempts == bindparam("b_attempt"))
+        if sent:
+            statement = statement.values(sent_at=bindparam("b_sent_at", type_=UTCDateTime()))
+        _SETTLES[key] = statement
+    return statement
 
 
 def _record(row: Any) -> Message:
@@ -82,24 +125,28 @@ def begin_send(
     variant: str | None,
     raw: str,
     now: datetime,
-) -> int:
-    """Record the intent to send; the unique (enrollment, step) key refuses a second one."""
+) -> int | None:
+    """Record the intent to send, or None when the recipient is suppressed; the unique
+    (enrollment, step) key refuses a second intent."""
     return tx.execute(
         _BEGIN_SEND,
         {
             "enrollment_id": enrollment_id, "step_id": step_id, "message_id": message_id,
             "mailbox_key": mailbox_key, "recipient": recipient, "subject": subject, "variant": variant,
             "raw": raw, "status": "sending", "attempts": 1, "created_at": now,
+            **activity.suppression_params(recipient),
         },
-    ).scalar_one()  # fmt: skip
+    ).scalar()  # fmt: skip
 
 
-def retry_send(tx: Connection, row_id: int, *, raw: str, subject: str, now: datetime) -> bool:
-    """Turn a send that certainly did not happen back into an intent (new attempt)."""
+def retry_send(tx: Connection, row_id: int, *, recipient: str, raw: str, subject: str, now: datetime) -> bool:
+    """Turn a send that certainly did not happen back into an intent (new attempt), unless
+    the recipient is suppressed by now."""
     result = tx.execute(
         update(MSG)
-        .where(MSG.c.id == row_id, MSG.c.status.in_(("retry", "not_sent")))
-        .values(status="sending", attempts=MSG.c.attempts + 1, raw=raw, subject=subject, created_at=now)
+        .where(MSG.c.id == row_id, MSG.c.status.in_(("retry", "not_sent")), ~exists().where(activity.COVERS))
+        .values(status="sending", attempts=MSG.c.attempts + 1, raw=raw, subject=subject, created_at=now),
+        activity.suppression_params(recipient),
     )
     return result.rowcount == 1
 
@@ -112,14 +159,19 @@ def settle_send(
     now: datetime,
     error: str | None = None,
     expect: tuple[str, ...] = ("sending",),
+    attempt: int | None = None,
 ) -> bool:
-    """Move a send from one of `expect` to `status` (sent, unknown, retry, bounced, failed, not_sent)."""
-    params = {"b_id": row_id, "b_expect": list(expect), "b_status": status, "b_error": error}
+    """Move a send from one of `expect` to `status` (sent, unknown, retry, bounced, failed,
+    not_sent); with `attempt`, only if the row is still at that attempt (a tick that lost its
+    claim must not settle the attempt of the tick that took over)."""
+    assert set(expect) <= STATUSES  # written into SQL: never input
+    params: dict[str, Any] = {"b_id": row_id, "b_status": status, "b_error": error}
     if status == "sent":
-        result = tx.execute(_SETTLE_SENT, {**params, "b_sent_at": now})
-    else:
-        result = tx.execute(_SETTLE, params)
-    return result.rowcount == 1
+        params["b_sent_at"] = now
+    if attempt is not None:
+        params["b_attempt"] = attempt
+    statement = _settle_statement(expect, status == "sent", attempt is not None)
+    return tx.execute(statement, params).rowcount == 1
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ class Killed(BaseException):
 
 
 class DiesWhileSending(MemoryTransport):
-    def send(self, envelope_from: str, recipient: str, raw: str) -> SendResult:
+    def send(self, envelope_from: str, recipient: str, raw: str, **_: object) -> SendResult:
         raise Killed()
 
 

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from tests.conftest import Cli, RecordingHandler, at, write
@@ -38,6 +38,17 @@ def tick_process(db_url: str, cwd: Path, now: str, env: dict[str, str]) -> subpr
         [sys.executable, "-m", "seqctl", "--db", db_url, "tick", "--now", now, "--json"],
         cwd=cwd, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
+
+
+def tick_until_idle(cli: Cli, cwd: Path, clock: datetime, env: dict[str, str]) -> None:
+    for _ in range(10):
+        done = tick_process(cli.db_url, cwd, clock.isoformat(), env)
+        out, err = done.communicate(timeout=120)
+        assert done.returncode == 0, err
+        clock += timedelta(minutes=2)
+        if '"claimed": 0' in out:
+            return
+    raise AssertionError("still claiming work after 10 ticks")
 
 
 def deliveries(server: RecordingHandler) -> Counter[tuple[str, str]]:
@@ -72,13 +83,7 @@ def test_kill_9_at_random_moments_never_sends_twice_and_loses_nothing(
             break
     assert kills == 10, "the ticks should have been killed mid-run"
 
-    for _ in range(10):  # then cron as usual, until nothing is due
-        done = tick_process(cli.db_url, tmp_path, clock.isoformat(), env)
-        out, err = done.communicate(timeout=120)
-        assert done.returncode == 0, err
-        clock += timedelta(minutes=2)
-        if '"claimed": 0' in out:
-            break
+    tick_until_idle(cli, tmp_path, clock, env)  # then cron as usual
 
     delivered = deliveries(smtp_server)
     assert max(delivered.values()) == 1, [k for k, v in delivered.items() if v > 1]
@@ -119,3 +124,43 @@ def test_four_overlapping_ticks_deliver_each_email_once_within_limits(
     # An hour later the rest goes, still once each.
     Cli(cli.db_url, tmp_path).ok("tick", "--now", "2026-11-23T11:00:01Z")
     assert len(deliveries(smtp_server)) == count * STEPS and max(deliveries(smtp_server).values()) == 1
+
+
+def test_kill_9_with_the_maildir_outbox_recovers_every_send_exactly(cli: Cli, tmp_path: Path) -> None:
+    """The outbox commits many intents per transaction; after a kill the next tick finds out
+    from the files what was delivered, so nothing is sent twice and nothing is left unknown."""
+    contacts = 2500
+    enroll_many(cli, tmp_path, contacts)
+    outbox = tmp_path / "outbox"
+    env = {"SEQCTL_SMTP_URL": "", "SEQCTL_OUTBOX": str(outbox)}
+    rng = random.Random(20261125)
+    clock = at("2026-11-23T10:00:00Z")
+    kills = 0
+    for _ in range(30):
+        process = tick_process(cli.db_url, tmp_path, clock.isoformat(), env)
+        time.sleep(rng.uniform(0.4, 1.2))  # start-up ~0.6 s, then ~3 s of sending
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            kills += 1
+        process.communicate(timeout=30)
+        clock += timedelta(minutes=2)
+        if kills == 6:
+            break
+    assert kills >= 4, "the ticks should have been killed mid-run"
+    tick_until_idle(cli, tmp_path, clock, env)
+
+    import email
+    import email.policy
+
+    files = list((outbox / "new").iterdir())
+    delivered = Counter(
+        (m["To"].addresses[0].addr_spec, str(m["Subject"]).split()[0])
+        for m in (email.message_from_bytes(f.read_bytes(), policy=email.policy.default) for f in files)
+    )
+    assert max(delivered.values()) == 1
+    assert len(delivered) == contacts * STEPS
+    assert cli.ok("queue", "--unknown", "--json").json() == []
+    assert cli.ok("queue", "--failed", "--json").json() == []
+    stats = cli.ok("stats", "--json").json()[0]
+    assert stats["enrollments"]["completed"] == contacts
+    assert sum(step.get("sent", 0) for step in stats["steps"]) == contacts * STEPS
