@@ -28,6 +28,10 @@ contacts_app = typer.Typer(help="Manage contacts.", no_args_is_help=True, rich_m
 task_app = typer.Typer(help="Complete or skip manual tasks.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(contacts_app, name="contacts")
 app.add_typer(task_app, name="task")
+suppress_app = typer.Typer(
+    help="Addresses and domains no sequence may mail.", no_args_is_help=True, rich_markup_mode=None
+)
+app.add_typer(suppress_app, name="suppress")
 
 
 class State:
@@ -554,6 +558,72 @@ def event(
         + (" (address suppressed)" if report.suppressed else "")
         + (f"; exited enrollment(s) {', '.join(map(str, report.exited))}" if report.exited else "")
     )
+
+
+@suppress_app.command("add")
+def suppress_add(
+    values: Annotated[list[str], typer.Argument(help="Addresses, or domains (example.com or @example.com).")],
+    reason: Annotated[
+        str, typer.Option("--reason", help="manual, unsubscribed, bounced, complained.")
+    ] = "manual",
+) -> None:
+    """Suppress addresses or whole domains for every sequence, at once.
+
+    Example: seqctl suppress add ada@example.com competitor.com
+    """
+    from seqctl.services.suppressions import add
+
+    for entry, added in add(database(), values, reason=reason, now=now()):
+        output.note(f"{entry.kind} {entry.value}: " + ("suppressed" if added else "already suppressed"))
+
+
+@suppress_app.command("remove")
+def suppress_remove(values: Annotated[list[str], typer.Argument(help="Addresses or domains.")]) -> None:
+    """Take addresses or domains off the list (their enrollments stay as they are).
+
+    Example: seqctl suppress remove ada@example.com
+    """
+    from seqctl.services.suppressions import remove
+
+    missing = []
+    for entry, removed in remove(database(), values):
+        output.note(f"{entry.kind} {entry.value}: " + ("removed" if removed else "was not suppressed"))
+        if not removed:
+            missing.append(entry.value)
+    if missing and len(missing) == len(values):
+        raise typer.Exit(1)
+
+
+@suppress_app.command("list")
+def suppress_list(
+    kind: Annotated[str | None, typer.Option("--kind", help="address or domain.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The suppression list.
+
+    Example: seqctl suppress list --kind domain
+    """
+    from seqctl.services.suppressions import listing
+
+    rows = listing(database(), kind)
+    if as_json:
+        output.print_json(rows)
+    else:
+        output.table(rows, ["value", "kind", "reason", "created_at"], empty="nothing is suppressed")
+
+
+@suppress_app.command("import")
+def suppress_import(
+    file: Annotated[str, typer.Argument(help="One address or domain per line, or CSV: value[,reason].")],
+) -> None:
+    """Suppress every address and domain of a file; a bad line refuses the whole file.
+
+    Example: seqctl suppress import do-not-contact.csv
+    """
+    from seqctl.services.suppressions import import_file
+
+    added, already = import_file(database(), file, now=now())
+    output.note(f"suppressed {added} new, {already} already on the list")
 
 
 @app.command()
