@@ -1,0 +1,1 @@
+"""Mail coming back: classification of replies, auto-replies, bounces and unsubscribes."""
