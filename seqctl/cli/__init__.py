@@ -32,6 +32,10 @@ suppress_app = typer.Typer(
     help="Addresses and domains no sequence may mail.", no_args_is_help=True, rich_markup_mode=None
 )
 app.add_typer(suppress_app, name="suppress")
+inbox_app = typer.Typer(
+    help="Read replies, bounces and out-of-office mail.", no_args_is_help=True, rich_markup_mode=None
+)
+app.add_typer(inbox_app, name="inbox")
 
 
 class State:
@@ -624,6 +628,35 @@ def suppress_import(
 
     added, already = import_file(database(), file, now=now())
     output.note(f"suppressed {added} new, {already} already on the list")
+
+
+@inbox_app.command("sync")
+def inbox_sync(
+    maildir: Annotated[str, typer.Option("--maildir", help="A Maildir that receives the mailbox's mail.")],
+    mailbox: Annotated[str | None, typer.Option("--mailbox", help="The mailbox it belongs to.")] = None,
+    away_days: Annotated[
+        int, typer.Option("--away-days", help="Pause after an out-of-office that names no return date.")
+    ] = 3,
+    as_json: JsonOption = False,
+) -> None:
+    """Classify every message not read before: replies exit, bounces exit and suppress,
+    out-of-office pauses until the return date, unsubscribe requests suppress.
+
+    Example: seqctl inbox sync --maildir /var/mail/ada --mailbox ada
+    """
+    from seqctl.services.inbox import sync_maildir
+
+    if not 0 <= away_days <= 60:
+        raise InvalidInput("--away-days is between 0 and 60")
+    report = sync_maildir(database(), maildir, mailbox_key=mailbox, now=now(), away_days=away_days)
+    summary = {
+        "read": report.read, "already_read": report.skipped, **report.kinds, "unmatched": report.unmatched,
+        "exited": report.exited, "paused": report.paused,
+    }  # fmt: skip
+    if as_json:
+        output.print_json(summary)
+    else:
+        output.note("inbox: " + ", ".join(f"{k} {v}" for k, v in summary.items()))
 
 
 @app.command()

@@ -370,25 +370,38 @@ def record_event(
                 raise NotFound(f"seqctl sent no message with Message-ID {message_id}")
             if message.recipient.lower() != contact.email:
                 raise InvalidInput(f"message {message_id} went to {message.recipient}, not {contact.email}")
-        if event_type == "bounced" and detail is None:
-            detail = "hard"
-        if not activity.record_event(
-            tx,
-            contact_id=contact.id,
-            type=event_type,
-            occurred_at=at,
-            now=now,
-            message_id=message_id,
-            detail=detail,
-            source=source,
-            dedupe_key=dedupe_key,
-        ):
-            return EventReport(recorded=False)
-        report = EventReport(recorded=True)
-        if event_type in SUPPRESSING and not (event_type == "bounced" and detail == "soft"):
-            report.suppressed = activity.suppress(tx, contact.email, "address", SUPPRESSING[event_type], now)
-        report.exited = apply_exit_rules(tx, catalog, contact, now=now)
-        return report
+        return apply_event(
+            tx, catalog, contact, event_type, message_id=message_id, at=at, now=now, detail=detail,
+            source=source, dedupe_key=dedupe_key,
+        )  # fmt: skip
+
+
+def apply_event(
+    tx: Any,
+    catalog: Catalog,
+    contact: Contact,
+    event_type: str,
+    *,
+    message_id: str | None,
+    at: datetime,
+    now: datetime,
+    detail: str | None = None,
+    source: str = "manual",
+    dedupe_key: str | None = None,
+) -> EventReport:
+    """Record a checked event in `tx`; suppress and exit what it stops."""
+    if event_type == "bounced" and detail is None:
+        detail = "hard"
+    if not activity.record_event(
+        tx, contact_id=contact.id, type=event_type, occurred_at=at, now=now, message_id=message_id,
+        detail=detail, source=source, dedupe_key=dedupe_key,
+    ):  # fmt: skip
+        return EventReport(recorded=False)
+    report = EventReport(recorded=True)
+    if event_type in SUPPRESSING and not (event_type == "bounced" and detail == "soft"):
+        report.suppressed = activity.suppress(tx, contact.email, "address", SUPPRESSING[event_type], now)
+    report.exited = apply_exit_rules(tx, catalog, contact, now=now)
+    return report
 
 
 def apply_exit_rules(tx: Any, catalog: Catalog, contact: Contact, *, now: datetime) -> list[int]:

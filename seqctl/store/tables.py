@@ -198,6 +198,26 @@ class SuppressionRow(SQLModel, table=True):
     created_at: datetime | None = _when(nullable=False)
 
 
+class InboundRow(SQLModel, table=True):
+    """Every inbound message an inbox sync has read, whatever became of it: the record that
+    makes a sync idempotent and keeps what matched nothing."""
+
+    __tablename__ = "inbound_messages"
+    id: int | None = Field(default=None, primary_key=True)
+    # Where it was read: maildir:<folder>:<file> or imap:<mailbox>:<uidvalidity>:<uid>.
+    source_key: str = Field(unique=True, max_length=500)
+    mailbox_key: str | None = Field(default=None, max_length=100)
+    message_id: str | None = Field(default=None, max_length=255)
+    sender: str | None = Field(default=None, max_length=320)
+    subject: str | None = Field(default=None, max_length=998)
+    kind: str = Field(max_length=20)  # reply | auto_reply | bounce | unsubscribe
+    detail: str | None = Field(default=None, max_length=100)
+    contact_id: int | None = Field(default=None, foreign_key="contacts.id")
+    outcome: str = Field(max_length=200)
+    received_at: datetime | None = _when()
+    recorded_at: datetime | None = _when(nullable=False)
+
+
 class TaskRow(SQLModel, table=True):
     __tablename__ = "tasks"
     __table_args__ = (

@@ -1,0 +1,169 @@
+"""`seqctl inbox sync`: read what came back and turn it into events, exits and pauses.
+
+Each message is classified (`inbound.classify`), matched to a contact (the Message-IDs it
+answers or reports on, against the messages seqctl sent; else the bounced address or
+the sender among contacts with an open enrollment) and applied in one transaction with
+the record of having read it, so a sync is idempotent and a crash mid-sync redoes
+nothing twice. A message that matches nothing is recorded too, never dropped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from datetime import datetime, time
+from pathlib import Path
+
+from seqctl.errors import InvalidInput
+from seqctl.inbound.classify import AUTO_REPLY, BOUNCE, UNSUBSCRIBE, Classified, classify, resume_after
+from seqctl.services.catalog import Catalog
+from seqctl.services.operations import apply_event
+from seqctl.services.progress import calendar_of
+from seqctl.store import contacts as contact_store
+from seqctl.store import enrollments as enrollment_store
+from seqctl.store import inbound as inbound_store
+from seqctl.store import sends
+from seqctl.store.db import Database, Tx
+from seqctl.store.records import Contact
+
+EVENT_OF = {"reply": "replied", AUTO_REPLY: "auto_replied", BOUNCE: "bounced", UNSUBSCRIBE: "unsubscribed"}
+DEFAULT_AWAY_DAYS = 3
+
+
+@dataclass
+class SyncReport:
+    read: int = 0
+    skipped: int = 0  # read by an earlier sync
+    kinds: dict[str, int] = field(default_factory=dict)
+    unmatched: int = 0
+    exited: int = 0
+    paused: int = 0
+
+    def count(self, kind: str) -> None:
+        self.kinds[kind] = self.kinds.get(kind, 0) + 1
+
+
+def sync_maildir(
+    db: Database, folder: str, *, mailbox_key: str | None, now: datetime, away_days: int = DEFAULT_AWAY_DAYS
+) -> SyncReport:
+    """Every message in the Maildir's new/ and cur/ not read before."""
+    root = Path(folder)
+    if not (root / "new").is_dir() and not (root / "cur").is_dir():
+        raise InvalidInput(f"{folder}: not a Maildir (no new/ or cur/ folder)")
+    files: dict[str, Path] = {}
+    for sub in ("new", "cur"):
+        with contextlib.suppress(FileNotFoundError):
+            for path in (root / sub).iterdir():
+                # A reader renames new/x to cur/x:2,S; the part before ':' stays the same.
+                files[f"maildir:{root.resolve()}:{path.name.split(':', 1)[0]}"] = path
+    report = SyncReport()
+    catalog = Catalog.load(db)
+    with db.read() as tx:
+        seen = inbound_store.known(tx, list(files))
+    report.skipped = len(seen)
+    for key in sorted(set(files) - seen):
+        try:
+            raw = files[key].read_bytes()
+        except FileNotFoundError:  # taken away meanwhile
+            continue
+        apply_message(db, catalog, raw, source_key=key, mailbox_key=mailbox_key, now=now,
+                      away_days=away_days, report=report)  # fmt: skip
+    return report
+
+
+def apply_message(
+    db: Database, catalog: Catalog, raw: bytes, *, source_key: str, mailbox_key: str | None, now: datetime,
+    away_days: int, report: SyncReport,
+) -> None:  # fmt: skip
+    """Classify one message and apply it, with the record of having read it, atomically."""
+    try:
+        found = classify(raw)
+    except Exception:  # a message nobody can parse is kept as unclassified, never stops the sync
+        found = Classified("unclassified", None, (), "", None, None, ())
+    with db.write() as tx:
+        if inbound_store.known(tx, [source_key]):  # another sync got there first
+            return
+        contact = _match(tx, found) if found.kind != "unclassified" else None
+        outcome = (
+            "unmatched" if contact is None else _apply(tx, catalog, contact, found, now, away_days, report)
+        )
+        detail = found.bounce or (found.returns_on.isoformat() if found.returns_on else None)
+        inbound_store.record(
+            tx, now=now, source_key=source_key, mailbox_key=mailbox_key, message_id=found.message_id,
+            sender=found.sender, subject=found.subject[:998], kind=found.kind, detail=detail,
+            contact_id=contact.id if contact else None, outcome=outcome[:200], received_at=found.sent_at,
+        )  # fmt: skip
+    report.read += 1
+    report.count(found.kind)
+    report.unmatched += contact is None
+
+
+def _match(tx: Tx, found: Classified) -> Contact | None:
+    for message_id in found.refers_to:
+        message = sends.by_message_id(tx, message_id)
+        if message is not None:
+            return contact_store.by_emails(tx, [message.recipient]).get(message.recipient.lower())
+    address = found.bounced if found.kind == BOUNCE else found.sender
+    if not address:
+        return None
+    contact = contact_store.by_emails(tx, [address]).get(address.lower())
+    if contact is None or not enrollment_store.open_for_contact(tx, contact.id):
+        return None  # mail from someone who is in no sequence is not ours to act on
+    return contact
+
+
+def _apply(
+    tx: Tx,
+    catalog: Catalog,
+    contact: Contact,
+    found: Classified,
+    now: datetime,
+    away_days: int,
+    report: SyncReport,
+) -> str:
+    message_id = next((m for m in found.refers_to if sends.by_message_id(tx, m)), None)
+    event = apply_event(
+        tx, catalog, contact, EVENT_OF[found.kind], message_id=message_id, at=found.sent_at or now, now=now,
+        detail=found.bounce, source="inbox", dedupe_key=f"inbox:{found.message_id}" if found.message_id else None,
+    )  # fmt: skip
+    report.exited += len(event.exited)
+    parts = [f"{EVENT_OF[found.kind]}" + (f" ({found.bounce})" if found.bounce else "")]
+    if event.suppressed:
+        parts.append("suppressed")
+    if event.exited:
+        parts.append(f"exited {len(event.exited)}")
+    if found.kind == AUTO_REPLY:
+        paused = _pause_while_away(tx, catalog, contact, found, now, away_days)
+        report.paused += len(paused)
+        if paused:
+            parts.append(f"paused {len(paused)} until {paused[0]}")
+    return ", ".join(parts)
+
+
+def _pause_while_away(
+    tx: Tx, catalog: Catalog, contact: Contact, found: Classified, now: datetime, away_days: int
+) -> list[str]:
+    """Hold the contact's enrollments (those whose sequence does not exit on auto-replies)
+    until the return date, at the first sending time of that day in the contact's calendar.
+    A step already due then runs at once; its wait is not restarted."""
+    received = (found.sent_at or now).date()
+    back_on = resume_after(found.returns_on, received, away_days)
+    held = []
+    for e in enrollment_store.open_for_contact(tx, contact.id):
+        sequence = catalog.by_id[e.sequence_id].model
+        if e.status not in ("active", "scheduled") or "auto_replied" in sequence.exit_on:
+            continue
+        calendar = calendar_of(catalog, sequence, contact)
+        until = calendar.next_opening(datetime.combine(back_on, time(0), tzinfo=calendar.zone))
+        if e.next_run_at is None or e.next_run_at >= until:  # nothing to send before then
+            continue
+        if enrollment_store.guarded_update(
+            tx,
+            e.id,
+            now,
+            where={"status": ("active", "scheduled")},
+            next_run_at=until,
+            waiting_on="out_of_office",
+        ):
+            held.append(until.isoformat())
+    return held

@@ -1,0 +1,70 @@
+"""`seqctl inbox sync --maildir`: what comes back stops, pauses or suppresses, once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.conftest import Cli, outbox_messages, write
+
+MAIL = Path(__file__).resolve().parent.parent / "fixtures" / "mail"
+SEQ = """\
+mailboxes:
+  - {key: ada, from: "Ada <ada@example.com>"}
+sequences:
+  - key: s
+    mailbox: ada
+    steps:
+      - {id: one, type: email, subject: "Quick question", body: "Hi"}
+      - {id: two, type: email, wait: 1d, thread: true, body: "Bump"}
+"""
+
+
+def deliver(inbox: Path, name: str, fixture: str, original: str, contact: str) -> None:
+    text = (MAIL / fixture).read_text(encoding="utf-8")
+    text = text.replace("{{ORIGINAL}}", original).replace("{{CONTACT}}", contact)
+    (inbox / "new").mkdir(parents=True, exist_ok=True)
+    (inbox / "cur").mkdir(exist_ok=True)
+    (inbox / "new" / name).write_bytes(text.encode())
+
+
+def test_replies_bounces_and_out_of_office_between_two_ticks(cli: Cli, tmp_path: Path, outbox: Path) -> None:
+    cli.ok("import", str(write(tmp_path / "s.yaml", SEQ)))
+    people = ["reply@a.com", "bounce@b.com", "away@c.com", "quiet@d.com", "unsub@e.com"]
+    cli.ok("enroll", "s", *[arg for p in people for arg in ("--email", p)], now="2026-11-23T10:00:00Z")
+    assert cli.ok("tick", "--now", "2026-11-23T10:00:00Z", "--json").json()["sent"] == 5
+    sent = {str(m["To"]): str(m["Message-ID"]) for m in outbox_messages(outbox)}
+
+    inbox = tmp_path / "inbox"
+    deliver(inbox, "1.a", "reply.eml", sent["reply@a.com"], "reply@a.com")
+    deliver(inbox, "2.b", "dsn_hard.eml", sent["bounce@b.com"], "bounce@b.com")
+    deliver(inbox, "3.c", "out_of_office_en.eml", sent["away@c.com"], "away@c.com")
+    deliver(inbox, "4.e", "unsubscribe.eml", sent["unsub@e.com"], "unsub@e.com")
+    deliver(inbox, "5.x", "junk.eml", "<none@x>", "nobody@x.com")
+    first = cli.ok(
+        "inbox", "sync", "--maildir", str(inbox), "--mailbox", "ada", "--json", now="2026-11-23T18:00:00Z"
+    )
+    report = first.json()
+    assert report["read"] == 5 and report["unmatched"] == 1
+    assert (report["reply"], report["bounce"], report["auto_reply"], report["unsubscribe"]) == (2, 1, 1, 1)
+    assert report["exited"] == 3 and report["paused"] == 1
+    # A reader moved one message to cur/: still the same message, not read again.
+    (inbox / "new" / "1.a").rename(inbox / "cur" / "1.a:2,S")
+    again = cli.ok("inbox", "sync", "--maildir", str(inbox), "--json", now="2026-11-23T18:05:00Z").json()
+    assert again["read"] == 0 and again["already_read"] == 5
+
+    # The next day's bump goes only to the one who said nothing.
+    assert cli.ok("tick", "--now", "2026-11-24T10:00:00Z", "--json").json()["sent"] == 1
+    bumps = [str(m["To"]) for m in outbox_messages(outbox) if str(m["Subject"]).startswith("Re:")]
+    assert bumps == ["quiet@d.com"]
+    # The out-of-office contact is back on Saturday 5 December: the bump waits until then.
+    assert cli.ok("tick", "--now", "2026-12-04T23:00:00Z", "--json").json()["sent"] == 0
+    assert cli.ok("tick", "--now", "2026-12-05T00:00:00Z", "--json").json()["sent"] == 1
+    suppressed = {r["value"]: r["reason"] for r in cli.ok("suppress", "list", "--json").json()}
+    assert suppressed == {"bounce@b.com": "bounced", "unsub@e.com": "unsubscribed"}
+    exits = {e["email"]: e for e in cli.ok("queue", "--json").json()}
+    assert "reply@a.com" not in exits
+
+
+def test_not_a_maildir_is_a_clear_error(cli: Cli, tmp_path: Path) -> None:
+    result = cli("inbox", "sync", "--maildir", str(tmp_path / "nowhere"))
+    assert result.code == 2 and "not a Maildir" in result.stderr and "Traceback" not in result.stderr
