@@ -157,6 +157,12 @@ def outbox_messages(path: Path) -> list[Any]:
     return sorted(messages, key=lambda m: parsedate_to_datetime(m["Date"]))
 
 
+def ada_sequence(steps: str) -> str:
+    """A sequence file: mailbox `ada` and sequence `s` with these step lines."""
+    header = 'mailboxes:\n  - {key: ada, from: "Ada <ada@example.com>"}\n'
+    return header + "sequences:\n  - key: s\n    mailbox: ada\n    steps:\n" + steps
+
+
 def write(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path

@@ -4,19 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import Cli, outbox_messages, write
+from tests.conftest import Cli, ada_sequence, outbox_messages, write
 
 MAIL = Path(__file__).resolve().parent.parent / "fixtures" / "mail"
-SEQ = """\
-mailboxes:
-  - {key: ada, from: "Ada <ada@example.com>"}
-sequences:
-  - key: s
-    mailbox: ada
-    steps:
+SEQ = ada_sequence(
+    """\
       - {id: one, type: email, subject: "Quick question", body: "Hi"}
       - {id: two, type: email, wait: 1d, thread: true, body: "Bump"}
 """
+)
 
 
 def deliver(inbox: Path, name: str, fixture: str, original: str, contact: str) -> None:

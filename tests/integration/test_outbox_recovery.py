@@ -12,17 +12,13 @@ from seqctl.delivery.pool import TransportPool
 from seqctl.delivery.transports import MaildirTransport, SendOutcome, SendResult
 from seqctl.services.tick import Tick
 from seqctl.store.db import Database
-from tests.conftest import Cli, at, outbox_messages, write
+from tests.conftest import Cli, ada_sequence, at, outbox_messages, write
 
-SEQ = """\
-mailboxes:
-  - {key: ada, from: "Ada <ada@example.com>"}
-sequences:
-  - key: s
-    mailbox: ada
-    steps:
+SEQ = ada_sequence(
+    """\
       - {id: one, type: email, subject: "Hi {{ contact.email }}", body: "b"}
 """
+)
 
 
 class Killed(BaseException):

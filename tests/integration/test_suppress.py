@@ -4,17 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import Cli, outbox_messages, write
+from tests.conftest import Cli, ada_sequence, outbox_messages, write
 
-SEQ = """\
-mailboxes:
-  - {key: ada, from: "Ada <ada@example.com>"}
-sequences:
-  - key: s
-    mailbox: ada
-    steps:
+SEQ = ada_sequence(
+    """\
       - {id: one, type: email, subject: "Hi", body: "b"}
 """
+)
 
 
 def test_suppressed_addresses_and_domains_are_never_mailed(cli: Cli, tmp_path: Path, outbox: Path) -> None:
