@@ -286,3 +286,32 @@ def tls_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Pa
     )
     monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
     return cert_file, key_file
+
+
+MAIL_FIXTURES = ROOT / "tests" / "fixtures" / "mail"
+
+
+def mail_fixture(name: str, *, original: str, contact: str) -> bytes:
+    """A message from tests/fixtures/mail, answering `original` and from/about `contact`."""
+    text = (MAIL_FIXTURES / name).read_text(encoding="utf-8")
+    return text.replace("{{ORIGINAL}}", original).replace("{{CONTACT}}", contact).encode()
+
+
+def events_by_email(db_url: str) -> dict[str, list[tuple[str, str | None]]]:
+    """Every recorded event as (type, detail), by the contact's address."""
+    import sqlalchemy
+
+    from seqctl.store.db import normalise_url
+
+    engine = sqlalchemy.create_engine(normalise_url(db_url))
+    try:
+        with engine.connect() as conn:
+            rows = conn.exec_driver_sql(
+                "SELECT c.email, e.type, e.detail FROM events e JOIN contacts c ON c.id = e.contact_id ORDER BY e.id"
+            ).all()
+    finally:
+        engine.dispose()
+    found: dict[str, list[tuple[str, str | None]]] = {}
+    for email, kind, detail in rows:
+        found.setdefault(email, []).append((kind, detail))
+    return found

@@ -632,8 +632,12 @@ def suppress_import(
 
 @inbox_app.command("sync")
 def inbox_sync(
-    maildir: Annotated[str, typer.Option("--maildir", help="A Maildir that receives the mailbox's mail.")],
-    mailbox: Annotated[str | None, typer.Option("--mailbox", help="The mailbox it belongs to.")] = None,
+    maildir: Annotated[
+        str | None, typer.Option("--maildir", help="Read this Maildir instead of the mailboxes' IMAP folders.")
+    ] = None,
+    mailbox: Annotated[
+        str | None, typer.Option("--mailbox", help="Only this mailbox (with --maildir: the one it belongs to).")
+    ] = None,
     away_days: Annotated[
         int, typer.Option("--away-days", help="Pause after an out-of-office that names no return date.")
     ] = 3,
@@ -642,21 +646,32 @@ def inbox_sync(
     """Classify every message not read before: replies exit, bounces exit and suppress,
     out-of-office pauses until the return date, unsubscribe requests suppress.
 
-    Example: seqctl inbox sync --maildir /var/mail/ada --mailbox ada
+    Without --maildir, reads the IMAP folder of every mailbox with `imap: ${VAR}` (or
+    only --mailbox). A mailbox that cannot be read is reported and the others are still
+    read; the exit code is then 1.
+
+    Example: seqctl inbox sync --mailbox ada
     """
-    from seqctl.services.inbox import sync_maildir
+    from seqctl.services.inbox import sync_imap, sync_maildir
 
     if not 0 <= away_days <= 60:
         raise InvalidInput("--away-days is between 0 and 60")
-    report = sync_maildir(database(), maildir, mailbox_key=mailbox, now=now(), away_days=away_days)
+    if maildir is not None:
+        report = sync_maildir(database(), maildir, mailbox_key=mailbox, now=now(), away_days=away_days)
+    else:
+        report = sync_imap(database(), mailbox_key=mailbox, now=now(), away_days=away_days)
     summary = {
         "read": report.read, "already_read": report.skipped, **report.kinds, "unmatched": report.unmatched,
-        "exited": report.exited, "paused": report.paused,
+        "exited": report.exited, "paused": report.paused, "errors": report.errors,
     }  # fmt: skip
     if as_json:
         output.print_json(summary)
     else:
-        output.note("inbox: " + ", ".join(f"{k} {v}" for k, v in summary.items()))
+        output.note("inbox: " + ", ".join(f"{k} {v}" for k, v in summary.items() if k != "errors"))
+    for problem in report.errors:
+        output.error(problem)
+    if report.errors:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -5,6 +5,11 @@ answers or reports on, against the messages seqctl sent; else the bounced addres
 the sender among contacts with an open enrollment) and applied in one transaction with
 the record of having read it, so a sync is idempotent and a crash mid-sync redoes
 nothing twice. A message that matches nothing is recorded too, never dropped.
+
+Messages come from a Maildir (`sync_maildir`) or from each mailbox's IMAP folder
+(`sync_imap`); either way a message is read once: by where it lies (file name, or
+UIDVALIDITY and UID) and by its Message-ID within the mailbox, so a message copied
+again, or a folder rebuilt under a new UIDVALIDITY, adds nothing.
 """
 
 from __future__ import annotations
@@ -14,8 +19,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, time
 from pathlib import Path
 
+from seqctl import settings
 from seqctl.errors import InvalidInput
 from seqctl.inbound.classify import AUTO_REPLY, BOUNCE, UNSUBSCRIBE, Classified, classify, resume_after
+from seqctl.inbound.imap import FETCH_CHUNK, ImapError, ImapFolder, ImapTarget, parse_imap_url
 from seqctl.services.catalog import Catalog
 from seqctl.services.operations import apply_event
 from seqctl.services.progress import calendar_of
@@ -38,6 +45,7 @@ class SyncReport:
     unmatched: int = 0
     exited: int = 0
     paused: int = 0
+    errors: list[str] = field(default_factory=list)  # mailboxes that could not be read
 
     def count(self, kind: str) -> None:
         self.kinds[kind] = self.kinds.get(kind, 0) + 1
@@ -71,6 +79,66 @@ def sync_maildir(
     return report
 
 
+def sync_imap(
+    db: Database, *, mailbox_key: str | None, now: datetime, away_days: int = DEFAULT_AWAY_DAYS
+) -> SyncReport:
+    """Every mailbox with `imap:` (or the one named): the messages above the last UID read.
+
+    A mailbox that cannot be read (its variable unset, the server down, the login refused)
+    is reported in `errors` and the others are still read."""
+    catalog = Catalog.load(db)
+    if mailbox_key is not None:
+        if mailbox_key not in catalog.mailboxes:
+            raise InvalidInput(f"no mailbox {mailbox_key!r} (known: {', '.join(sorted(catalog.mailboxes)) or 'none'})")
+        if catalog.mailboxes[mailbox_key].imap is None:
+            raise InvalidInput(f"mailbox {mailbox_key!r} has no imap: setting; give it one, or use --maildir")
+    keys = [mailbox_key] if mailbox_key else sorted(k for k, m in catalog.mailboxes.items() if m.imap)
+    if not keys:
+        raise InvalidInput("no mailbox has an imap: setting; add one (imap: ${VAR}) or use --maildir")
+    report = SyncReport()
+    for key in keys:
+        reference = catalog.mailboxes[key].imap
+        assert reference is not None
+        url = settings.resolve_reference(reference)
+        if url is None:
+            report.errors.append(f"mailbox {key}: {reference} is not set in the environment")
+            continue
+        try:
+            target = parse_imap_url(url, where=f"mailbox {key} imap")
+            _sync_folder(db, catalog, key, target, now=now, away_days=away_days, report=report)
+        except (ImapError, InvalidInput) as exc:
+            report.errors.append(f"mailbox {key}: {exc}")
+    return report
+
+
+def _sync_folder(
+    db: Database, catalog: Catalog, mailbox_key: str, target: ImapTarget, *, now: datetime, away_days: int,
+    report: SyncReport,
+) -> None:  # fmt: skip
+    with ImapFolder(target) as folder:
+        with db.read() as tx:
+            known = inbound_store.cursor(tx, mailbox_key, target.folder)
+        # A new UIDVALIDITY voids every UID read before: rescan (Message-IDs keep it idempotent).
+        last_uid = known[1] if known and known[0] == folder.uidvalidity else 0
+        uids = folder.uids_after(last_uid)
+        for start in range(0, len(uids), FETCH_CHUNK):
+            for uid, raw in folder.fetch(uids[start : start + FETCH_CHUNK]):
+                key = f"imap:{mailbox_key}:{target.folder}:{folder.uidvalidity}:{uid}"
+                apply_message(db, catalog, raw, source_key=key, mailbox_key=mailbox_key, now=now,
+                              away_days=away_days, report=report)  # fmt: skip
+            # Past the chunk even for UIDs expunged meanwhile: they are gone for good.
+            last_uid = max(last_uid, *uids[start : start + FETCH_CHUNK])
+            with db.write() as tx:
+                inbound_store.move_cursor(
+                    tx, mailbox_key, target.folder, uidvalidity=folder.uidvalidity, last_uid=last_uid, now=now
+                )
+        if not uids and known != (folder.uidvalidity, last_uid):
+            with db.write() as tx:  # remember the folder's UIDVALIDITY even when it is empty
+                inbound_store.move_cursor(
+                    tx, mailbox_key, target.folder, uidvalidity=folder.uidvalidity, last_uid=last_uid, now=now
+                )
+
+
 def apply_message(
     db: Database, catalog: Catalog, raw: bytes, *, source_key: str, mailbox_key: str | None, now: datetime,
     away_days: int, report: SyncReport,
@@ -81,7 +149,10 @@ def apply_message(
     except Exception:  # a message nobody can parse is kept as unclassified, never stops the sync
         found = Classified("unclassified", None, (), "", None, None, ())
     with db.write() as tx:
-        if inbound_store.known(tx, [source_key]):  # another sync got there first
+        if inbound_store.known(tx, [source_key]) or (  # another sync got there first
+            found.message_id and inbound_store.recorded_message_ids(tx, mailbox_key, [found.message_id])
+        ):  # the same message, read before from another place (a copy, a rebuilt folder)
+            report.skipped += 1
             return
         contact = _match(tx, found) if found.kind != "unclassified" else None
         outcome = (

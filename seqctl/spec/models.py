@@ -94,6 +94,9 @@ class Mailbox(Strict):
     from_: str = Field(alias="from", min_length=3)
     reply_to: str | None = None
     smtp: str | None = None
+    imap: str | None = Field(
+        default=None, description="${VAR} naming an imaps://user:pass@host:993/INBOX URL for inbox sync"
+    )
     limits: Limits = Limits()
     timezone: str | None = None
     unsubscribe_url: str | None = Field(
@@ -111,13 +114,15 @@ class Mailbox(Strict):
             raise ValueError(f"{value!r} is not an email address like 'Ada <ada@example.com>'")
         return value
 
-    @field_validator("smtp")
+    @field_validator("smtp", "imap")
     @classmethod
-    def _smtp(cls, value: str | None) -> str | None:
+    def _secret_reference(cls, value: str | None, info: Any) -> str | None:
         if value is None:
             return value
         if not re.fullmatch(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}", value):
-            raise ValueError("secrets never live in YAML: write smtp: ${SOME_ENV_VAR} and set the URL there")
+            raise ValueError(
+                f"secrets never live in YAML: write {info.field_name}: ${{SOME_ENV_VAR}} and set the URL there"
+            )
         return value
 
     @field_validator("unsubscribe_url")

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert, select, update
 
-from seqctl.store.tables import InboundRow
+from seqctl.store.tables import InboundRow, InboxCursorRow
 
 IN = InboundRow.__table__
+CUR = InboxCursorRow.__table__
 
 
 def known(tx: Connection, source_keys: list[str]) -> set[str]:
@@ -30,3 +31,30 @@ def listing(tx: Connection, *, unmatched_only: bool = False, limit: int = 100) -
         query = query.where(IN.c.contact_id.is_(None))
     rows = tx.execute(query.order_by(IN.c.id.desc()).limit(limit))
     return [dict(row._mapping) for row in rows]
+
+
+def recorded_message_ids(tx: Connection, mailbox_key: str | None, message_ids: list[str]) -> set[str]:
+    """Which of these Message-IDs a sync of this mailbox has recorded already."""
+    found: set[str] = set()
+    for start in range(0, len(message_ids), 500):
+        chunk = message_ids[start : start + 500]
+        query = select(IN.c.message_id).where(IN.c.message_id.in_(chunk), IN.c.mailbox_key == mailbox_key)
+        found.update(tx.execute(query).scalars())
+    return found
+
+
+def cursor(tx: Connection, mailbox_key: str, folder: str) -> tuple[int, int] | None:
+    """(uidvalidity, last_uid) of the folder's last sync, if any."""
+    row = tx.execute(
+        select(CUR.c.uidvalidity, CUR.c.last_uid).where(CUR.c.mailbox_key == mailbox_key, CUR.c.folder == folder)
+    ).first()
+    return (row.uidvalidity, row.last_uid) if row else None
+
+
+def move_cursor(
+    tx: Connection, mailbox_key: str, folder: str, *, uidvalidity: int, last_uid: int, now: datetime
+) -> None:
+    where = (CUR.c.mailbox_key == mailbox_key) & (CUR.c.folder == folder)
+    values = {"uidvalidity": uidvalidity, "last_uid": last_uid, "updated_at": now}
+    if tx.execute(update(CUR).where(where).values(**values)).rowcount == 0:
+        tx.execute(insert(CUR).values(mailbox_key=mailbox_key, folder=folder, **values))

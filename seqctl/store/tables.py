@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, text
+from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from seqctl.store.claims import RUNNABLE_SQL
@@ -185,6 +185,11 @@ class EventRow(SQLModel, table=True):
     detail: str | None = Field(default=None, max_length=100)
     source: str = Field(default="manual", max_length=30)
     dedupe_key: str | None = Field(default=None, unique=True, max_length=255)
+    # A click's link (the URL that was in the email).
+    url: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # Why an open or click looks like a machine (a mail scanner) rather than the person;
+    # branches and stats leave such events out unless asked.
+    automated: str | None = Field(default=None, max_length=100)
     occurred_at: datetime | None = _when(nullable=False)
     recorded_at: datetime | None = _when(nullable=False)
 
@@ -216,6 +221,18 @@ class InboundRow(SQLModel, table=True):
     outcome: str = Field(max_length=200)
     received_at: datetime | None = _when()
     recorded_at: datetime | None = _when(nullable=False)
+
+
+class InboxCursorRow(SQLModel, table=True):
+    """How far an IMAP sync has read a folder: UIDs above `last_uid` are new while the
+    folder keeps its `uidvalidity`."""
+
+    __tablename__ = "inbox_cursors"
+    mailbox_key: str = Field(primary_key=True, max_length=100)
+    folder: str = Field(primary_key=True, max_length=500)
+    uidvalidity: int = Field(sa_column=Column(BigInteger, nullable=False))
+    last_uid: int = Field(sa_column=Column(BigInteger, nullable=False))
+    updated_at: datetime | None = _when(nullable=False)
 
 
 class TaskRow(SQLModel, table=True):

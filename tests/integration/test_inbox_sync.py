@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import Cli, ada_sequence, outbox_messages, write
+from tests.conftest import Cli, ada_sequence, mail_fixture, outbox_messages, write
 
-MAIL = Path(__file__).resolve().parent.parent / "fixtures" / "mail"
 SEQ = ada_sequence(
     """\
       - {id: one, type: email, subject: "Quick question", body: "Hi"}
@@ -16,11 +15,9 @@ SEQ = ada_sequence(
 
 
 def deliver(inbox: Path, name: str, fixture: str, original: str, contact: str) -> None:
-    text = (MAIL / fixture).read_text(encoding="utf-8")
-    text = text.replace("{{ORIGINAL}}", original).replace("{{CONTACT}}", contact)
     (inbox / "new").mkdir(parents=True, exist_ok=True)
     (inbox / "cur").mkdir(exist_ok=True)
-    (inbox / "new" / name).write_bytes(text.encode())
+    (inbox / "new" / name).write_bytes(mail_fixture(fixture, original=original, contact=contact))
 
 
 def test_replies_bounces_and_out_of_office_between_two_ticks(cli: Cli, tmp_path: Path, outbox: Path) -> None:

@@ -1,0 +1,144 @@
+"""Reading a mailbox's folder over IMAP: only what an earlier sync has not seen.
+
+A folder's messages are named by (UIDVALIDITY, UID). UIDs only grow while UIDVALIDITY
+stays the same, so "new" is one `UID SEARCH` above the last UID read; when the server
+changes UIDVALIDITY (the folder was recreated or rebuilt) every old UID is void and the
+caller rescans from the start, recognising what it read before by Message-ID.
+
+Messages are fetched with BODY.PEEK so that reading them does not mark them read for the
+person who shares the mailbox. The password lives only in the `ImapTarget`; its repr and
+every error leave it out.
+"""
+
+from __future__ import annotations
+
+import imaplib
+import re
+import ssl
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from urllib.parse import unquote, urlsplit
+
+from seqctl.errors import InvalidInput
+
+FETCH_CHUNK = 100
+TIMEOUT_SECONDS = 60
+_UID = re.compile(rb"\bUID (\d+)")
+
+
+@dataclass(frozen=True)
+class ImapTarget:
+    host: str
+    port: int
+    user: str
+    password: str = field(repr=False)
+    folder: str
+    implicit_tls: bool
+
+    def describe(self) -> str:
+        scheme = "imaps" if self.implicit_tls else "imap"
+        return f"{scheme}://{self.user}@{self.host}:{self.port}/{self.folder}"
+
+
+def parse_imap_url(url: str, *, where: str) -> ImapTarget:
+    """`imaps://user:pass@host:993/INBOX` (implicit TLS) or `imap://…:143/Folder`
+    (STARTTLS when the server offers it). User and password are percent-decoded."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise InvalidInput(f"{where}: not an IMAP URL like imaps://user:pass@host:993/INBOX") from None
+    if parts.scheme not in ("imap", "imaps") or not parts.hostname:
+        raise InvalidInput(f"{where}: not an IMAP URL like imaps://user:pass@host:993/INBOX")
+    if not parts.username or parts.password is None:
+        raise InvalidInput(f"{where}: the IMAP URL needs a user and a password (imaps://user:pass@host/INBOX)")
+    implicit = parts.scheme == "imaps"
+    return ImapTarget(
+        host=parts.hostname,
+        port=port or (993 if implicit else 143),
+        user=unquote(parts.username),
+        password=unquote(parts.password),
+        folder=unquote(parts.path.lstrip("/")) or "INBOX",
+        implicit_tls=implicit,
+    )
+
+
+class ImapError(Exception):
+    """The server could not be reached, refused the login or the folder; never holds the password."""
+
+
+class ImapFolder:
+    """One logged-in, read-only view of a folder."""
+
+    def __init__(self, target: ImapTarget) -> None:
+        self.target = target
+        self._client: imaplib.IMAP4 | None = None
+        self.uidvalidity = 0
+
+    def __enter__(self) -> ImapFolder:
+        target = self.target
+        try:
+            if target.implicit_tls:
+                client: imaplib.IMAP4 = imaplib.IMAP4_SSL(
+                    target.host, target.port, ssl_context=ssl.create_default_context(), timeout=TIMEOUT_SECONDS
+                )
+            else:
+                client = imaplib.IMAP4(target.host, target.port, timeout=TIMEOUT_SECONDS)
+                if "STARTTLS" in client.capabilities:
+                    client.starttls(ssl_context=ssl.create_default_context())
+            self._client = client
+            client.login(target.user, target.password)
+            status, _ = client.select(_quoted(target.folder), readonly=True)
+            if status != "OK":
+                raise ImapError(f"{target.describe()}: no folder {target.folder!r}")
+            validity = client.response("UIDVALIDITY")[1]
+            if not validity or validity[0] is None:
+                raise ImapError(f"{target.describe()}: the server named no UIDVALIDITY")
+            self.uidvalidity = int(validity[0])
+        except ImapError:
+            self.__exit__(None, None, None)
+            raise
+        except (OSError, imaplib.IMAP4.error, ssl.SSLError, ValueError) as exc:
+            self.__exit__(None, None, None)
+            raise ImapError(f"{target.describe()}: {_without(str(exc), target.password)}") from None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                client.logout()
+            except (OSError, imaplib.IMAP4.error):
+                pass
+
+    def uids_after(self, last_uid: int) -> list[int]:
+        """UIDs above `last_uid`, ascending. (`N:*` always includes the highest UID, even
+        below N, so the answer is filtered.)"""
+        data = self._command("SEARCH", "UID", f"{last_uid + 1}:*")
+        found = {int(token) for line in data if line for token in line.split()}
+        return sorted(uid for uid in found if uid > last_uid)
+
+    def fetch(self, uids: list[int]) -> Iterator[tuple[int, bytes]]:
+        """(uid, raw message) for each of these UIDs still there (ask for FETCH_CHUNK at most)."""
+        data = self._command("FETCH", ",".join(map(str, uids)), "(UID BODY.PEEK[])")
+        for item in data:
+            if isinstance(item, tuple) and (match := _UID.search(item[0])):
+                yield int(match.group(1)), item[1]
+
+    def _command(self, name: str, *args: str) -> list:  # type: ignore[type-arg]
+        assert self._client is not None
+        try:
+            status, data = self._client.uid(name, *args)
+        except (OSError, imaplib.IMAP4.error) as exc:
+            raise ImapError(f"{self.target.describe()}: {name}: {exc}") from None
+        if status != "OK":
+            raise ImapError(f"{self.target.describe()}: {name} refused: {data!r}")
+        return list(data)
+
+
+def _quoted(folder: str) -> str:
+    return '"' + folder.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _without(text: str, secret: str) -> str:
+    return text.replace(secret, "***") if secret else text

@@ -1,0 +1,148 @@
+"""A real IMAP server for tests: Dovecot on loopback with its own config, users and Maildirs.
+
+Tests skip with a reason where Dovecot is not installed (`apt-get install dovecot-imapd`;
+`.ci/run` installs it) and fail under CI, which must never skip them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import imaplib
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+USER, PASSWORD = "ada@example.com", "s3cret/@pw%"  # characters a URL must escape; no ":" (the users file separator)
+# Dovecot will not run mail processes as root; an unprivileged id owns the mail folders.
+MAIL_UID = os.getuid() or 65534
+
+
+def _dovecot() -> str:
+    found = shutil.which("dovecot") or next(
+        (p for p in ("/usr/sbin/dovecot", "/usr/local/sbin/dovecot") if os.access(p, os.X_OK)), None
+    )
+    if found:
+        return found
+    if os.environ.get("CI"):
+        pytest.fail("CI must run the IMAP tests: install dovecot-imapd (.ci/run does)")
+    pytest.skip("IMAP tests need Dovecot: apt-get install dovecot-imapd")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class ImapServer:
+    def __init__(self, root: Path, port: int, tls: bool) -> None:
+        self.root, self.port, self.tls = root, port, tls
+
+    def url(self, folder: str = "INBOX") -> str:
+        scheme = "imaps" if self.tls else "imap"
+        return f"{scheme}://{quote(USER, safe='')}:{quote(PASSWORD, safe='')}@127.0.0.1:{self.port}/{folder}"
+
+    @contextlib.contextmanager
+    def client(self) -> Iterator[imaplib.IMAP4]:
+        if self.tls:
+            conn: imaplib.IMAP4 = imaplib.IMAP4_SSL(
+                "127.0.0.1", self.port, ssl_context=ssl.create_default_context()
+            )
+        else:
+            conn = imaplib.IMAP4("127.0.0.1", self.port)
+        conn.login(USER, PASSWORD)
+        try:
+            yield conn
+        finally:
+            conn.logout()
+
+    def append(self, folder: str, raw: bytes) -> None:
+        with self.client() as conn:
+            conn.create(folder)  # NO when it exists, which is fine
+            status, data = conn.append(folder, None, None, raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))
+            assert status == "OK", data
+
+    def recreate(self, folder: str) -> None:
+        """Delete and create the folder: the server gives it a new UIDVALIDITY."""
+        with self.client() as conn:
+            conn.delete(folder)
+            conn.create(folder)
+
+
+@contextlib.contextmanager
+def running_dovecot(tls_files: tuple[Path, Path] | None = None) -> Iterator[ImapServer]:
+    binary = _dovecot()
+    # Not under pytest's tmp_path: its parents are private to root, and the mail
+    # processes run as MAIL_UID.
+    root = Path(tempfile.mkdtemp(prefix="seqctl-dovecot-"))
+    root.chmod(0o755)
+    port = _free_port()
+    for name in ("run", "state", "home"):
+        (root / name).mkdir()
+    os.chown(root / "home", MAIL_UID, MAIL_UID)
+    (root / "users").write_text(f"{USER}:{{PLAIN}}{PASSWORD}\n")
+    ssl_lines = (
+        f"ssl = required\nssl_cert = <{tls_files[0]}\nssl_key = <{tls_files[1]}\n" if tls_files else "ssl = no\n"
+    )
+    imap_port, imaps_port = (0, port) if tls_files else (port, 0)
+    (root / "dovecot.conf").write_text(f"""\
+base_dir = {root}/run
+state_dir = {root}/state
+log_path = {root}/dovecot.log
+protocols = imap
+listen = 127.0.0.1
+{ssl_lines}disable_plaintext_auth = no
+auth_mechanisms = plain login
+mail_location = maildir:{root}/home/%n/Maildir
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {root}/users
+}}
+userdb {{
+  driver = static
+  args = uid={MAIL_UID} gid={MAIL_UID} home={root}/home/%n
+}}
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {imap_port}
+  }}
+  inet_listener imaps {{
+    address = 127.0.0.1
+    port = {imaps_port}
+  }}
+  chroot =
+}}
+service anvil {{
+  chroot =
+}}
+""")
+    process = subprocess.Popen([binary, "-F", "-c", str(root / "dovecot.conf")])
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            if process.poll() is not None or time.monotonic() > deadline:
+                log = (root / "dovecot.log").read_text() if (root / "dovecot.log").exists() else ""
+                raise RuntimeError(f"Dovecot did not start:\n{log}")
+            time.sleep(0.05)
+        yield ImapServer(root, port, tls=tls_files is not None)
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        shutil.rmtree(root, ignore_errors=True)
