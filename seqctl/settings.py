@@ -34,6 +34,17 @@ def max_attempts() -> int:
     return int(raw)
 
 
+SECRET_VARIABLE = "SEQCTL_SECRET"
+
+
+def tracking_secret() -> str | None:
+    """The key that signs tracking and unsubscribe links (None when unset)."""
+    value = os.environ.get(SECRET_VARIABLE) or None
+    if value is not None and len(value) < 16:
+        raise InvalidInput(f"{SECRET_VARIABLE} must be at least 16 characters (e.g. `openssl rand -hex 32`)")
+    return value
+
+
 def resolve_reference(value: str) -> str | None:
     """`${NAME}` → the environment's NAME (None when unset)."""
     match = _REFERENCE.match(value)

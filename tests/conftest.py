@@ -315,3 +315,26 @@ def events_by_email(db_url: str) -> dict[str, list[tuple[str, str | None]]]:
     for email, kind, detail in rows:
         found.setdefault(email, []).append((kind, detail))
     return found
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_until_listening(port: int, process: Any, *, seconds: float = 20) -> bool:
+    """True once something accepts connections on the loopback port; False when the process
+    exits or the time runs out first."""
+    import socket
+    import time
+
+    deadline = time.monotonic() + seconds
+    while process.poll() is None and time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return True
+        time.sleep(0.05)
+    return False

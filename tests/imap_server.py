@@ -10,16 +10,16 @@ import contextlib
 import imaplib
 import os
 import shutil
-import socket
 import ssl
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+
+from tests.conftest import free_port, wait_until_listening
 
 USER, PASSWORD = "ada@example.com", "s3cret/@pw%"  # characters a URL must escape; no ":" (the users file separator)
 # Dovecot will not run mail processes as root; an unprivileged id owns the mail folders.
@@ -35,12 +35,6 @@ def _dovecot() -> str:
     if os.environ.get("CI"):
         pytest.fail("CI must run the IMAP tests: install dovecot-imapd (.ci/run does)")
     pytest.skip("IMAP tests need Dovecot: apt-get install dovecot-imapd")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class ImapServer:
@@ -85,7 +79,7 @@ def running_dovecot(tls_files: tuple[Path, Path] | None = None) -> Iterator[Imap
     # processes run as MAIL_UID.
     root = Path(tempfile.mkdtemp(prefix="seqctl-dovecot-"))
     root.chmod(0o755)
-    port = _free_port()
+    port = free_port()
     for name in ("run", "state", "home"):
         (root / name).mkdir()
     os.chown(root / "home", MAIL_UID, MAIL_UID)
@@ -128,15 +122,9 @@ service anvil {{
 """)
     process = subprocess.Popen([binary, "-F", "-c", str(root / "dovecot.conf")])
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            if process.poll() is not None or time.monotonic() > deadline:
-                log = (root / "dovecot.log").read_text() if (root / "dovecot.log").exists() else ""
-                raise RuntimeError(f"Dovecot did not start:\n{log}")
-            time.sleep(0.05)
+        if not wait_until_listening(port, process, seconds=10):
+            log = (root / "dovecot.log").read_text() if (root / "dovecot.log").exists() else ""
+            raise RuntimeError(f"Dovecot did not start:\n{log}")
         yield ImapServer(root, port, tls=tls_files is not None)
     finally:
         process.terminate()

@@ -675,14 +675,57 @@ def inbox_sync(
 
 
 @app.command()
-def stats(sequence: SequenceArg = None, as_json: JsonOption = False) -> None:
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on (behind a reverse proxy).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8080,
+) -> None:
+    """Run the tracking web app: open pixel, click redirects, one-click unsubscribe.
+
+    Needs SEQCTL_SECRET (the key that signs every link) and mailboxes with a
+    `tracking_url` that reaches this server through an HTTPS reverse proxy. Any WSGI
+    server can host it instead: `gunicorn 'seqctl.web:application'`.
+
+    Example: seqctl serve --port 8080   (with SEQCTL_SECRET set)
+    """
+    import logging
+
+    from seqctl.web import app_from_environment, make_server
+
+    if not 0 < port < 65536:
+        raise InvalidInput("--port is between 1 and 65535")
+    web_app = app_from_environment(state.db_url)
+    state.opened.append(web_app.db)
+    if state.now is not None:
+        fixed = state.now
+        web_app.clock = lambda: fixed
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    try:
+        server = make_server(web_app, host, port)
+    except OSError as exc:
+        raise InvalidInput(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    output.note(f"seqctl serve: listening on http://{host}:{server.server_port}/ (Ctrl-C stops)")
+    with server:
+        server.serve_forever()
+
+
+@app.command()
+def stats(
+    sequence: SequenceArg = None,
+    include_automated: Annotated[
+        bool, typer.Option("--include-automated", help="Count opens and clicks that look like mail scanners.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
     """Per-sequence, per-step and per-variant counts and rates.
+
+    Opens and clicks that look automated (a mail scanner fetching every link on arrival)
+    are left out unless --include-automated.
 
     Example: seqctl stats cold-outreach --json
     """
     from seqctl.services.reports import stats as stats_report
 
-    data = stats_report(database(), sequence_key=sequence)
+    data = stats_report(database(), sequence_key=sequence, include_automated=include_automated)
     if as_json:
         output.print_json(data)
         return

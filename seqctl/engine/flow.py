@@ -9,6 +9,7 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from fnmatch import fnmatchcase
 
 from seqctl.spec.checks import END, successors
 from seqctl.spec.models import Condition, Sequence, Variant
@@ -30,6 +31,8 @@ class EventFact:
     occurred_at: datetime
     step_id: str | None = None
     detail: str | None = None
+    url: str | None = None  # a click's link
+    automated: bool = False  # an open or click that looks like a mail scanner, not the person
 
 
 def exit_reason(exit_on: Iterable[str], events: Iterable[EventFact]) -> str | None:
@@ -56,11 +59,16 @@ def condition_holds(
 
     With `step`, only events of that step's message count (an unlinked event counts
     when it came after that message was sent); `within` limits them to that long after
-    the send, or, without `step`, to that long before `now`.
+    the send, or, without `step`, to that long before `now`. Opens and clicks that look
+    automated count only with `automated: true`; `url` keeps the clicks on matching links.
     """
     matched = False
     for event in events:
         if event.type != condition.event:
+            continue
+        if event.automated and not condition.automated:
+            continue
+        if condition.url is not None and not fnmatchcase(event.url or "", condition.url):
             continue
         if condition.step is not None:
             step_sent = sent_at.get(condition.step)

@@ -94,6 +94,7 @@ def import_files(
     loaded = load_files(
         paths,
         known_mailboxes=frozenset(existing_mailboxes),
+        tracked_mailboxes=frozenset(k for k, r in existing_mailboxes.items() if r.definition.get("tracking_url")),
         known_sequences=frozenset(existing_sequences),
     )
     mailboxes = [m for _, spec in loaded for m in spec.mailboxes]

@@ -196,6 +196,7 @@ def _apply(
     event = apply_event(
         tx, catalog, contact, EVENT_OF[found.kind], message_id=message_id, at=found.sent_at or now, now=now,
         detail=found.bounce, source="inbox", dedupe_key=f"inbox:{found.message_id}" if found.message_id else None,
+        sender=found.sender,
     )  # fmt: skip
     report.exited += len(event.exited)
     parts = [f"{EVENT_OF[found.kind]}" + (f" ({found.bounce})" if found.bounce else "")]

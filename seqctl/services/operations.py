@@ -388,19 +388,27 @@ def apply_event(
     detail: str | None = None,
     source: str = "manual",
     dedupe_key: str | None = None,
+    url: str | None = None,
+    sender: str | None = None,
 ) -> EventReport:
-    """Record a checked event in `tx`; suppress and exit what it stops."""
+    """Record a checked event in `tx`; suppress and exit what it stops.
+
+    A reply (from `sender`, else the contact) also ends the enrollments of everyone at the
+    same company in sequences that exit on `domain_replied`."""
     if event_type == "bounced" and detail is None:
         detail = "hard"
     if not activity.record_event(
         tx, contact_id=contact.id, type=event_type, occurred_at=at, now=now, message_id=message_id,
-        detail=detail, source=source, dedupe_key=dedupe_key,
+        detail=detail, source=source, dedupe_key=dedupe_key, url=url,
     ):  # fmt: skip
         return EventReport(recorded=False)
     report = EventReport(recorded=True)
     if event_type in SUPPRESSING and not (event_type == "bounced" and detail == "soft"):
-        report.suppressed = activity.suppress(tx, contact.email, "address", SUPPRESSING[event_type], now)
+        reason = "complained" if detail == "complaint" else SUPPRESSING[event_type]
+        report.suppressed = activity.suppress(tx, contact.email, "address", reason, now)
     report.exited = apply_exit_rules(tx, catalog, contact, now=now)
+    if event_type == "replied":
+        report.exited += exit_company(tx, catalog, sender or contact.email, now=now)
     return report
 
 
@@ -411,24 +419,38 @@ def apply_exit_rules(tx: Any, catalog: Catalog, contact: Contact, *, now: dateti
     for e in enrollment_store.open_for_contact(tx, contact.id):
         sequence = catalog.by_id[e.sequence_id].model
         reason = exit_reason(sequence.exit_on, facts_for(e, events))
-        if reason is None:
-            continue
-        values = enrollment_store.finished_values("exited", now, reason=reason, detail=f"{reason} event")
-        if enrollment_store.guarded_update(
-            tx, e.id, now, where={"status": ("scheduled", "active", "paused")}, **values
-        ):
-            activity.close_tasks_of(tx, e.id, "skipped", now)
-            activity.record_execution(
-                tx,
-                enrollment_id=e.id,
-                step_id=e.current_step,
-                kind="exit",
-                outcome="exited",
-                at=now,
-                detail={"reason": reason},
-            )
+        if reason is not None and _exit(tx, e, reason, f"{reason} event", now):
             exited.append(e.id)
     return exited
+
+
+def exit_company(tx: Any, catalog: Catalog, replier: str, *, now: datetime) -> list[int]:
+    """A reply from anyone at a company (its registrable domain; free mail is no company)
+    ends every open enrollment of that company's contacts in sequences with `domain_replied`."""
+    from seqctl.engine.domains import company_domain
+
+    company = company_domain(replier)
+    if company is None or not any("domain_replied" in s.model.exit_on for s in catalog.sequences.values()):
+        return []
+    exited = []
+    for e, email in enrollment_store.open_at_domain(tx, company):
+        if "domain_replied" not in catalog.by_id[e.sequence_id].model.exit_on or company_domain(email) != company:
+            continue
+        if _exit(tx, e, "domain_replied", f"reply from {replier}", now):
+            exited.append(e.id)
+    return exited
+
+
+def _exit(tx: Any, e: Enrollment, reason: str, detail: str, now: datetime) -> bool:
+    values = enrollment_store.finished_values("exited", now, reason=reason, detail=detail)
+    if not enrollment_store.guarded_update(tx, e.id, now, where={"status": ("scheduled", "active", "paused")}, **values):
+        return False
+    activity.close_tasks_of(tx, e.id, "skipped", now)
+    activity.record_execution(
+        tx, enrollment_id=e.id, step_id=e.current_step, kind="exit", outcome="exited", at=now,
+        detail={"reason": reason, "why": detail},
+    )  # fmt: skip
+    return True
 
 
 def normalise_message_id(value: str) -> str:

@@ -89,8 +89,11 @@ def facts_for(enrollment: Enrollment, events: Iterable[Event]) -> list[EventFact
     """
     facts = []
     for event in events:
+        automated = event.automated is not None
         if event.enrollment_id == enrollment.id:
-            facts.append(EventFact(event.type, event.occurred_at, event.step_id, event.detail))
+            facts.append(
+                EventFact(event.type, event.occurred_at, event.step_id, event.detail, event.url, automated)
+            )
         elif event.occurred_at >= enrollment.started_at:
-            facts.append(EventFact(event.type, event.occurred_at, None, event.detail))
+            facts.append(EventFact(event.type, event.occurred_at, None, event.detail, event.url, automated))
     return facts

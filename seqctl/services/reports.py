@@ -22,6 +22,8 @@ WAITING = {
     "limit": "held by a mailbox limit",
     "mailbox": "mailbox paused (server down or refusing)",
     "retry": "retrying after a transient failure",
+    "out_of_office": "out of office until the return date",
+    "config": "held until the configuration is fixed",
 }
 
 
@@ -40,7 +42,7 @@ def why_waiting(catalog: Catalog, e: Enrollment, now: datetime) -> str:
         reason = WAITING[e.waiting_on]
         if e.waiting_on == "retry":
             reason += f" (attempt {e.attempts}: {e.last_error})"
-        elif e.waiting_on in ("limit", "mailbox") and e.last_error:
+        elif e.waiting_on in ("limit", "mailbox", "config") and e.last_error:
             reason += f" ({e.last_error})"
         return reason
     if e.next_run_at is None:
@@ -132,8 +134,9 @@ def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-def stats(db: Database, *, sequence_key: str | None) -> list[dict[str, Any]]:
-    """Per sequence: enrollments by status and exit reason; per step and variant: sends and engagement."""
+def stats(db: Database, *, sequence_key: str | None, include_automated: bool = False) -> list[dict[str, Any]]:
+    """Per sequence: enrollments by status and exit reason; per step and variant: sends and
+    engagement (opens and clicks that look automated left out unless asked)."""
     catalog = Catalog.load(db)
     wanted = (
         [catalog.sequence(sequence_key)]
@@ -143,7 +146,7 @@ def stats(db: Database, *, sequence_key: str | None) -> list[dict[str, Any]]:
     with db.read() as tx:
         enrollment_rows = report_store.enrollment_counts(tx)
         message_rows = report_store.message_counts(tx)
-        engagement_rows = report_store.engagement_counts(tx)
+        engagement_rows = report_store.engagement_counts(tx, include_automated=include_automated)
         execution_rows = report_store.execution_counts(tx)
     result = []
     for loaded in wanted:

@@ -25,9 +25,11 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
+from seqctl import settings
 from seqctl.delivery.message import Outgoing, build, new_message_id, split_address, thread_subject
 from seqctl.delivery.pool import TransportPool
 from seqctl.delivery.render import render
+from seqctl.delivery.tracking import UNSUBSCRIBE, Token, track_html, tracking_url
 from seqctl.delivery.transports import SendOutcome, SendResult
 from seqctl.engine.calendar import SendCalendar
 from seqctl.engine.flow import EventFact, choose_variant, condition_holds, exit_reason
@@ -38,7 +40,7 @@ from seqctl.services.catalog import Catalog, LoadedSequence
 from seqctl.services.operations import start_enrollment
 from seqctl.services.progress import advance_values, calendar_of, facts_for, template_context
 from seqctl.services.tick import TickReport
-from seqctl.spec.models import ActionStep, BranchStep, EmailStep, Mailbox, TaskStep
+from seqctl.spec.models import ActionStep, BranchStep, EmailStep, Mailbox, Sequence, TaskStep
 from seqctl.store import activity, sends
 from seqctl.store import catalog as catalog_store
 from seqctl.store import contacts as contact_store
@@ -47,6 +49,8 @@ from seqctl.store.claims import RUNNABLE
 from seqctl.store.db import Database, DatabaseUnavailable, Tx
 from seqctl.store.records import Claim, Contact, Enrollment, Message, Task
 
+# How soon an email held by missing configuration (SEQCTL_SECRET) is looked at again.
+CONFIG_RECHECK = timedelta(minutes=5)
 # Steps one claim may run back to back (action → branch → email …) before yielding.
 MAX_STEPS_PER_CLAIM = 25
 SUPPRESSION_EXIT = {"bounced": "bounced", "unsubscribed": "unsubscribed"}
@@ -169,6 +173,7 @@ class BatchRunner:
         # (the clock is read once); later emails are deferred without rendering them.
         self.held_mailboxes: dict[str, tuple[datetime, str]] = {}
         self.unsettled: list[Delivery] = []
+        self.secret = settings.tracking_secret()
 
     def close(self) -> None:
         self.pool.close()
@@ -553,6 +558,12 @@ class BatchRunner:
         if held is not None:
             self._defer_by_limit(work, *held)
             return None
+        if self.secret is None and _signs_links(work.loaded.model, mailbox):
+            why = f"{settings.SECRET_VARIABLE} is not set: tracking and unsubscribe links cannot be signed"
+            if why not in self.report.errors:
+                self.report.errors.append(why)
+            self._defer(work, self.now + CONFIG_RECHECK, "config", why)
+            return None
         try:
             prepared = self._prepare(work, step, mailbox)
         except TemplateProblem as exc:
@@ -648,6 +659,13 @@ class BatchRunner:
         )
         existing = work.sends.get(step.id)
         message_id = existing.message_id if existing else new_message_id(mailbox.from_)
+        tracked = work.loaded.model.tracked()
+        if html is not None and (tracked.opens or tracked.clicks):
+            assert mailbox.tracking_url is not None and self.secret is not None  # import and _prepare_checked
+            html = track_html(
+                html, base_url=mailbox.tracking_url, secret=self.secret, message_id=message_id,
+                opens=tracked.opens, clicks=tracked.clicks,
+            )  # fmt: skip
         attempt = existing.attempts + 1 if existing else 1
         raw = build(Outgoing(
             sender=mailbox.from_, recipient=work.contact.email, recipient_name=_display_name(work.contact),
@@ -799,8 +817,11 @@ class BatchRunner:
         )  # fmt: skip
 
     def _unsubscribe_url(self, mailbox: Mailbox, message_id: str, email: str) -> str | None:
+        """The mailbox's own one-click URL, else `seqctl serve`'s when it has a tracking_url."""
         if mailbox.unsubscribe_url is None:
-            return None
+            if mailbox.tracking_url is None or self.secret is None:
+                return None
+            return tracking_url(mailbox.tracking_url, self.secret, Token(UNSUBSCRIBE, message_id))
         return render(
             mailbox.unsubscribe_url,
             {"message_id": quote(message_id, safe=""), "email": quote(email, safe="")},
@@ -839,7 +860,7 @@ class BatchRunner:
             next_run_at=until,
             waiting_on=waiting_on,
             leased_until=None,
-            last_error=why if waiting_on == "mailbox" else None,
+            last_error=why if waiting_on in ("mailbox", "config") else None,
         )
         work.counts["deferred"] += 1
         work.state = STOPPED
@@ -878,3 +899,9 @@ class BatchRunner:
 def _display_name(contact: ContactState) -> str:
     parts = [str(contact.fields.get(k, "")).strip() for k in ("first_name", "last_name")]
     return " ".join(p for p in parts if p) or str(contact.fields.get("name", ""))
+
+
+def _signs_links(sequence: Sequence, mailbox: Mailbox) -> bool:
+    """Whether this sequence's emails carry signed links (tracking, or seqctl's unsubscribe)."""
+    tracked = sequence.tracked()
+    return tracked.opens or tracked.clicks or (mailbox.tracking_url is not None and mailbox.unsubscribe_url is None)

@@ -211,6 +211,7 @@ def load_files(
     paths: list[str],
     *,
     known_mailboxes: frozenset[str] = frozenset(),
+    tracked_mailboxes: frozenset[str] = frozenset(),
     known_sequences: frozenset[str] = frozenset(),
 ) -> list[tuple[str, SpecFile]]:
     """Load several files as one configuration; every problem of every file is reported.
@@ -228,7 +229,7 @@ def load_files(
             problems.extend(exc.problems)
     if problems:
         raise SpecError(problems)
-    problems.extend(_cross_file_problems(loaded, known_mailboxes, known_sequences))
+    problems.extend(_cross_file_problems(loaded, known_mailboxes, known_sequences, tracked_mailboxes))
     if problems:
         raise SpecError(problems)
     return [(name, spec) for name, spec, _ in loaded]
@@ -238,6 +239,7 @@ def _cross_file_problems(
     loaded: list[tuple[str, SpecFile, Positions]],
     known_mailboxes: frozenset[str],
     known_sequences: frozenset[str],
+    tracked_mailboxes: frozenset[str] = frozenset(),
 ) -> list[Problem]:
     problems: list[Problem] = []
     first_seen: dict[tuple[str, str], str] = {}
@@ -250,11 +252,21 @@ def _cross_file_problems(
                     problems.append(Problem(name, line, col, f"{item.key!r} is also defined in {other}"))
     mailboxes = known_mailboxes | {m.key for _, spec, _ in loaded for m in spec.mailboxes}
     sequences = known_sequences | {s.key for _, spec, _ in loaded for s in spec.sequences}
+    redefined = {m.key for _, spec, _ in loaded for m in spec.mailboxes}
+    tracked = (tracked_mailboxes - redefined) | {
+        m.key for _, spec, _ in loaded for m in spec.mailboxes if m.tracking_url
+    }
     for name, spec, positions in loaded:
         for s_index, sequence in enumerate(spec.sequences):
             if sequence.mailbox not in mailboxes:
                 line, col = positions.at(("sequences", s_index, "mailbox"))
                 problems.append(Problem(name, line, col, f"no mailbox {sequence.mailbox!r} is defined"))
+            elif (sequence.tracked().opens or sequence.tracked().clicks) and sequence.mailbox not in tracked:
+                line, col = positions.at(("sequences", s_index, "tracking"))
+                problems.append(Problem(name, line, col, (
+                    f"tracking needs the address of `seqctl serve`: give mailbox {sequence.mailbox!r} a "
+                    "tracking_url (https://...)"
+                )))  # fmt: skip
             for st_index, step in enumerate(sequence.steps):
                 target = getattr(step, "enroll", None)
                 if target is not None and target not in sequences:

@@ -26,7 +26,7 @@ from seqctl.spec.durations import Duration, parse_duration
 
 _KEY = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-EXIT_EVENTS = ("replied", "bounced", "unsubscribed", "meeting_booked", "auto_replied")
+EXIT_EVENTS = ("replied", "bounced", "unsubscribed", "meeting_booked", "auto_replied", "domain_replied")
 BRANCH_EVENTS = ("opened", "clicked", "replied")
 TASK_KINDS = ("email", "call", "linkedin", "todo")
 
@@ -102,6 +102,11 @@ class Mailbox(Strict):
     unsubscribe_url: str | None = Field(
         default=None, description="HTTPS one-click unsubscribe URL; may use {{ message_id }}"
     )
+    tracking_url: str | None = Field(
+        default=None,
+        description="Public https:// address of `seqctl serve` for this mailbox's open pixel, click "
+        "redirects and one-click unsubscribe",
+    )
 
     @field_validator("from_", "reply_to")
     @classmethod
@@ -125,11 +130,13 @@ class Mailbox(Strict):
             )
         return value
 
-    @field_validator("unsubscribe_url")
+    @field_validator("unsubscribe_url", "tracking_url")
     @classmethod
-    def _https(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith("https://"):
-            raise ValueError("unsubscribe_url must be an https:// URL")
+    def _https(cls, value: str | None, info: Any) -> str | None:
+        # unsubscribe_url is a template ("{{ message_id }}" has spaces); tracking_url is not.
+        forbidden = "\r\n\t<>\"" + (" " if info.field_name == "tracking_url" else "")
+        if value is not None and (not value.startswith("https://") or any(c in value for c in forbidden)):
+            raise ValueError(f"{info.field_name} must be an https:// URL")
         return value
 
     @field_validator("timezone")
@@ -296,6 +303,19 @@ class Condition(Strict):
     step: str | None = None
     within: DurationField | None = None
     negate: bool = Field(default=False, alias="not")
+    url: str | None = Field(
+        default=None,
+        description="Only clicks on links matching this pattern (* matches anything), e.g. '*/pricing*'",
+    )
+    automated: bool = Field(
+        default=False, description="Count opens and clicks that look automated (mail scanners) too"
+    )
+
+    @model_validator(mode="after")
+    def _url_for_clicks(self) -> Condition:
+        if self.url is not None and self.event != "clicked":
+            raise ValueError("url: narrows clicks; use it with event: clicked")
+        return self
 
 
 class BranchStep(StepBase):
@@ -369,6 +389,11 @@ class Owner(Strict):
         return value
 
 
+class Tracking(Strict):
+    opens: bool = Field(default=True, description="An open pixel at the end of HTML bodies")
+    clicks: bool = Field(default=True, description="HTML links through the click redirect")
+
+
 class Sequence(Strict):
     key: Key
     name: str | None = None
@@ -380,8 +405,13 @@ class Sequence(Strict):
         default=None,
         description="No enrollment starts before this date or local time (in the contact's zone)",
     )
-    exit_on: list[Literal["replied", "bounced", "unsubscribed", "meeting_booked", "auto_replied"]] = Field(
-        default_factory=lambda: ["replied", "bounced", "unsubscribed", "meeting_booked"]
+    exit_on: list[
+        Literal["replied", "bounced", "unsubscribed", "meeting_booked", "auto_replied", "domain_replied"]
+    ] = Field(default_factory=lambda: ["replied", "bounced", "unsubscribed", "meeting_booked"])
+    tracking: Tracking | bool = Field(
+        default=False,
+        description="Opt in to open and click tracking (true, or {opens, clicks}); needs the mailbox's "
+        "tracking_url and SEQCTL_SECRET",
     )
     steps: list[Step] = Field(min_length=1)
 
@@ -393,6 +423,12 @@ class Sequence(Strict):
 
     def step_ids(self) -> list[str]:
         return [step.id for step in self.steps]
+
+    def tracked(self) -> Tracking:
+        """What this sequence tracks (`tracking: true` is both opens and clicks)."""
+        if isinstance(self.tracking, Tracking):
+            return self.tracking
+        return Tracking(opens=self.tracking, clicks=self.tracking)
 
 
 class SpecFile(Strict):

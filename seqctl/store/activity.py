@@ -72,6 +72,8 @@ def record_event(
     detail: str | None = None,
     source: str = "manual",
     dedupe_key: str | None = None,
+    url: str | None = None,
+    automated: str | None = None,
 ) -> bool:
     """Store an event; with a `dedupe_key` seen before, store nothing and return False."""
     if dedupe_key is not None:
@@ -80,17 +82,38 @@ def record_event(
     tx.execute(
         insert(EV).values(
             contact_id=contact_id, type=type, occurred_at=occurred_at, recorded_at=now,
-            message_id=message_id, detail=detail, source=source, dedupe_key=dedupe_key,
+            message_id=message_id, detail=detail, source=source, dedupe_key=dedupe_key, url=url,
+            automated=automated,
         )
     )  # fmt: skip
     return True
 
 
+def flag_automated(tx: Connection, event_ids: list[int], reason: str) -> None:
+    if event_ids:
+        tx.execute(update(EV).where(EV.c.id.in_(event_ids), EV.c.automated.is_(None)).values(automated=reason))
+
+
+def recent_clicks(tx: Connection, message_id: str, since: datetime) -> list[tuple[int, str | None]]:
+    """(event id, url) of the message's clicks recorded since then."""
+    rows = tx.execute(
+        select(EV.c.id, EV.c.url).where(
+            EV.c.message_id == message_id, EV.c.type == "clicked", EV.c.occurred_at >= since
+        )
+    )
+    return [(row.id, row.url) for row in rows]
+
+
+_EVENT_COLUMNS = [
+    EV.c.id, EV.c.contact_id, EV.c.type, EV.c.occurred_at, EV.c.message_id, EV.c.detail, EV.c.source,
+    MSG.c.enrollment_id, MSG.c.step_id, EV.c.url, EV.c.automated,
+]  # fmt: skip
+
+
 def events_for_contact(tx: Connection, contact_id: int) -> list[Event]:
     """The contact's events, each with the enrollment and step of the message it names, if any."""
     rows = tx.execute(
-        select(EV.c.id, EV.c.contact_id, EV.c.type, EV.c.occurred_at, EV.c.message_id, EV.c.detail,
-               EV.c.source, MSG.c.enrollment_id, MSG.c.step_id)
+        select(*_EVENT_COLUMNS)
         .select_from(EV.outerjoin(MSG, MSG.c.message_id == EV.c.message_id))
         .where(EV.c.contact_id == contact_id)
         .order_by(EV.c.occurred_at, EV.c.id)
@@ -221,8 +244,7 @@ def record_executions(tx: Connection, rows: list[dict[str, Any]]) -> None:
 
 def events_for_contacts(tx: Connection, contact_ids: list[int]) -> dict[int, list[Event]]:
     rows = tx.execute(
-        select(EV.c.id, EV.c.contact_id, EV.c.type, EV.c.occurred_at, EV.c.message_id, EV.c.detail,
-               EV.c.source, MSG.c.enrollment_id, MSG.c.step_id)
+        select(*_EVENT_COLUMNS)
         .select_from(EV.outerjoin(MSG, MSG.c.message_id == EV.c.message_id))
         .where(EV.c.contact_id.in_(contact_ids))
         .order_by(EV.c.occurred_at, EV.c.id)

@@ -94,6 +94,8 @@ class Event:
     # Set when the event's Message-ID is a message seqctl sent.
     enrollment_id: int | None = None
     step_id: str | None = None
+    url: str | None = None  # a click's link
+    automated: str | None = None  # why an open or click looks like a machine
 
 
 @dataclass(frozen=True)

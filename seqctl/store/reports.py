@@ -51,9 +51,10 @@ def message_counts(tx: Connection) -> list[dict[str, Any]]:
     return [{"sequence_id": r[0], "step": r[1], "variant": r[2], "status": r[3], "count": r[4]} for r in rows]
 
 
-def engagement_counts(tx: Connection) -> list[dict[str, Any]]:
-    """Per sent message's step/variant: how many messages had each event type (not how many events)."""
-    rows = tx.execute(
+def engagement_counts(tx: Connection, *, include_automated: bool = False) -> list[dict[str, Any]]:
+    """Per sent message's step/variant: how many messages had each event type (not how many
+    events); events flagged as automated only with `include_automated`."""
+    query = (
         select(
             E.c.sequence_id,
             MSG.c.step_id,
@@ -65,6 +66,9 @@ def engagement_counts(tx: Connection) -> list[dict[str, Any]]:
         .select_from(EV.join(MSG, MSG.c.message_id == EV.c.message_id).join(E, E.c.id == MSG.c.enrollment_id))
         .group_by(E.c.sequence_id, MSG.c.step_id, MSG.c.variant, EV.c.type, EV.c.detail)
     )
+    if not include_automated:
+        query = query.where(EV.c.automated.is_(None))
+    rows = tx.execute(query)
     return [
         {
             "sequence_id": r[0],
