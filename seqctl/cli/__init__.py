@@ -36,6 +36,10 @@ inbox_app = typer.Typer(
     help="Read replies, bounces and out-of-office mail.", no_args_is_help=True, rich_markup_mode=None
 )
 app.add_typer(inbox_app, name="inbox")
+events_app = typer.Typer(
+    help="Import engagement and delivery events from email providers.", no_args_is_help=True, rich_markup_mode=None
+)
+app.add_typer(events_app, name="events")
 
 
 class State:
@@ -672,6 +676,29 @@ def inbox_sync(
         output.error(problem)
     if report.errors:
         raise typer.Exit(1)
+
+
+@events_app.command("import")
+def events_import(
+    file: Annotated[str, typer.Argument(help="The exported events (JSON or JSON lines).")],
+    fmt: Annotated[
+        str, typer.Option("--format", help="jsonl (seqctl's own), sendgrid, mailgun or ses.")
+    ] = "jsonl",
+    as_json: JsonOption = False,
+) -> None:
+    """Apply a provider's opens, clicks, bounces, unsubscribes and spam complaints (or
+    seqctl's own JSONL events) to the emails seqctl sent; importing a file again adds
+    nothing. A bad line refuses the whole file with file:line.
+
+    Example: seqctl events import sendgrid-events.json --format sendgrid
+    """
+    from seqctl.services.events_import import import_events
+
+    report = import_events(database(), file, fmt, now=now())
+    if as_json:
+        output.print_json(report.as_json())
+    else:
+        output.note("events: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in report.as_json().items()))
 
 
 @app.command()

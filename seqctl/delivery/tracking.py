@@ -122,16 +122,17 @@ BURST_SECONDS = 2  # several different links of one message clicked within this:
 def automated_reason(
     *,
     method: str,
-    user_agent: str,
+    user_agent: str | None,
     seconds_since_sent: float | None,
     other_links_clicked_within_burst: int = 0,
 ) -> str | None:
-    """Why a request looks like a machine rather than the recipient, or None."""
+    """Why a request looks like a machine rather than the recipient, or None.
+    (`user_agent` None: not known, as in a provider's export; "" : the request sent none.)"""
     if method == "HEAD":
         return "HEAD request"
-    if not user_agent.strip():
+    if user_agent is not None and not user_agent.strip():
         return "no user agent"
-    if _SCANNER_AGENTS.search(user_agent):
+    if user_agent and _SCANNER_AGENTS.search(user_agent):
         return "scanner user agent"
     if seconds_since_sent is not None and seconds_since_sent < SECONDS_AFTER_SEND:
         return f"within {SECONDS_AFTER_SEND}s of sending"

@@ -12,7 +12,7 @@ from seqctl.errors import InvalidInput, NotFound
 from seqctl.services.catalog import Catalog
 from seqctl.services.contacts import normalise_email, read_csv
 from seqctl.services.progress import advance_values, calendar_of, facts_for
-from seqctl.spec.models import EmailStep, check_timezone
+from seqctl.spec.models import EXIT_EVENTS, EmailStep, check_timezone
 from seqctl.store import activity, sends
 from seqctl.store import contacts as contact_store
 from seqctl.store import enrollments as enrollment_store
@@ -389,6 +389,7 @@ def apply_event(
     source: str = "manual",
     dedupe_key: str | None = None,
     url: str | None = None,
+    automated: str | None = None,
     sender: str | None = None,
 ) -> EventReport:
     """Record a checked event in `tx`; suppress and exit what it stops.
@@ -399,14 +400,15 @@ def apply_event(
         detail = "hard"
     if not activity.record_event(
         tx, contact_id=contact.id, type=event_type, occurred_at=at, now=now, message_id=message_id,
-        detail=detail, source=source, dedupe_key=dedupe_key, url=url,
+        detail=detail, source=source, dedupe_key=dedupe_key, url=url, automated=automated,
     ):  # fmt: skip
         return EventReport(recorded=False)
     report = EventReport(recorded=True)
     if event_type in SUPPRESSING and not (event_type == "bounced" and detail == "soft"):
         reason = "complained" if detail == "complaint" else SUPPRESSING[event_type]
         report.suppressed = activity.suppress(tx, contact.email, "address", reason, now)
-    report.exited = apply_exit_rules(tx, catalog, contact, now=now)
+    if event_type in EXIT_EVENTS:  # opens and clicks stop nothing
+        report.exited = apply_exit_rules(tx, catalog, contact, now=now)
     if event_type == "replied":
         report.exited += exit_company(tx, catalog, sender or contact.email, now=now)
     return report

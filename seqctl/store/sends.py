@@ -98,6 +98,17 @@ def by_message_id(tx: Connection, message_id: str) -> Message | None:
     return _record(row) if row else None
 
 
+def latest_sent_to(tx: Connection, recipient: str, at_or_before: datetime) -> Message | None:
+    """The last message sent to this address by then (for events that name no Message-ID)."""
+    row = tx.execute(
+        select(*_COLUMNS)
+        .where(MSG.c.recipient == recipient.lower(), MSG.c.status == "sent", MSG.c.sent_at <= at_or_before)
+        .order_by(MSG.c.sent_at.desc(), MSG.c.id.desc())
+        .limit(1)
+    ).first()
+    return _record(row) if row else None
+
+
 def by_id(tx: Connection, row_id: int) -> Message | None:
     row = tx.execute(select(*_COLUMNS).where(MSG.c.id == row_id)).first()
     return _record(row) if row else None

@@ -141,6 +141,8 @@ class MessageRow(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("enrollment_id", "step_id", name="uq_messages_enrollment_step"),
         Index("ix_messages_mailbox_created", "mailbox_key", "created_at"),
+        # Provider events that name only the recipient find its latest message.
+        Index("ix_messages_recipient_sent", "recipient", "sent_at"),
     )
     id: int | None = Field(default=None, primary_key=True)
     enrollment_id: int = Field(foreign_key="enrollments.id")

@@ -1,4 +1,4 @@
-"""events: click URL and automated flag; IMAP sync cursors
+"""events: click URL and automated flag; IMAP sync cursors; messages by recipient
 
 Revision ID: 0005
 Revises: 0004
@@ -21,6 +21,7 @@ def upgrade() -> None:
     with op.batch_alter_table("events") as batch:
         batch.add_column(sa.Column("url", sa.Text(), nullable=True))
         batch.add_column(sa.Column("automated", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True))
+    op.create_index("ix_messages_recipient_sent", "messages", ["recipient", "sent_at"])
     op.create_table(
         "inbox_cursors",
         sa.Column("mailbox_key", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
@@ -34,6 +35,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("inbox_cursors")
+    op.drop_index("ix_messages_recipient_sent", table_name="messages")
     with op.batch_alter_table("events") as batch:
         batch.drop_column("automated")
         batch.drop_column("url")
