@@ -34,6 +34,19 @@ def max_attempts() -> int:
     return int(raw)
 
 
+DEFAULT_SOFT_BOUNCE_LIMIT = 3
+
+
+def soft_bounce_limit() -> int:
+    """Soft bounces of one address within 30 days that count as a hard bounce (0: never)."""
+    raw = os.environ.get("SEQCTL_SOFT_BOUNCE_LIMIT")
+    if not raw:
+        return DEFAULT_SOFT_BOUNCE_LIMIT
+    if not raw.isdigit():
+        raise InvalidInput(f"SEQCTL_SOFT_BOUNCE_LIMIT must be a whole number ≥ 0, not {raw!r}")
+    return int(raw)
+
+
 SECRET_VARIABLE = "SEQCTL_SECRET"
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from seqctl import settings
 from seqctl.engine.flow import exit_reason
 from seqctl.engine.schedule import sequence_start
 from seqctl.errors import InvalidInput, NotFound
@@ -404,13 +405,37 @@ def apply_event(
     ):  # fmt: skip
         return EventReport(recorded=False)
     report = EventReport(recorded=True)
-    if event_type in SUPPRESSING and not (event_type == "bounced" and detail == "soft"):
+    if event_type == "bounced" and detail == "soft":
+        return _soft_bounce(tx, catalog, contact, at=at, now=now, report=report)
+    if event_type in SUPPRESSING:
         reason = "complained" if detail == "complaint" else SUPPRESSING[event_type]
         report.suppressed = activity.suppress(tx, contact.email, "address", reason, now)
     if event_type in EXIT_EVENTS:  # opens and clicks stop nothing
         report.exited = apply_exit_rules(tx, catalog, contact, now=now)
     if event_type == "replied":
         report.exited += exit_company(tx, catalog, sender or contact.email, now=now)
+    return report
+
+
+SOFT_BOUNCE_WINDOW = timedelta(days=30)
+
+
+def _soft_bounce(
+    tx: Any, catalog: Catalog, contact: Contact, *, at: datetime, now: datetime, report: EventReport
+) -> EventReport:
+    """A soft bounce is recorded and the sequence goes on (the receiving server may still
+    deliver, so nothing is sent again); the Nth within 30 days (SEQCTL_SOFT_BOUNCE_LIMIT,
+    default 3) counts as a hard bounce: the address is suppressed and exits on `bounced`."""
+    limit = settings.soft_bounce_limit()
+    count = activity.count_events(tx, contact.id, "bounced", detail="soft", since=at - SOFT_BOUNCE_WINDOW)
+    if limit == 0 or count < limit:
+        return report
+    report.suppressed = activity.suppress(tx, contact.email, "address", "bounced", now)
+    for e in enrollment_store.open_for_contact(tx, contact.id):
+        if "bounced" in catalog.by_id[e.sequence_id].model.exit_on and _exit(
+            tx, e, "bounced", f"{count} soft bounces within {SOFT_BOUNCE_WINDOW.days} days", now
+        ):
+            report.exited.append(e.id)
     return report
 
 

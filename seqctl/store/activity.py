@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, or_, select, update
 
 from seqctl.store.records import Event, Execution, Task
 from seqctl.store.tables import (
@@ -87,6 +87,13 @@ def record_event(
         )
     )  # fmt: skip
     return True
+
+
+def count_events(tx: Connection, contact_id: int, type: str, *, detail: str | None, since: datetime) -> int:
+    query = select(func.count()).where(EV.c.contact_id == contact_id, EV.c.type == type, EV.c.occurred_at >= since)
+    if detail is not None:
+        query = query.where(EV.c.detail == detail)
+    return int(tx.execute(query).scalar_one())
 
 
 def flag_automated(tx: Connection, event_ids: list[int], reason: str) -> None:

@@ -159,3 +159,21 @@ def test_seqctl_jsonl_and_a_bad_line_refuses_the_file(cli: Cli, db_url: str, tmp
     assert cli.ok("events", "import", str(path), "--json").json()["already_imported"] == 2
     log = cli.ok("log", "s", "--email", "open@a.com", "--json").json()
     assert (log[0]["status"], log[0]["exit_reason"]) == ("exited", "meeting_booked")
+
+
+def test_the_third_soft_bounce_within_30_days_counts_as_hard(cli: Cli, tmp_path: Path, outbox: Path) -> None:
+    _send(cli, tmp_path, outbox)
+
+    def soft(day: int) -> str:
+        return json.dumps({"type": "bounced", "soft": True, "email": "blocked@c.com", "at": f"2026-11-{day}T12:00:00Z"})
+
+    path = write(tmp_path / "soft.jsonl", soft(23) + "\n" + soft(24) + "\n")
+    assert cli.ok("events", "import", str(path), "--json").json()["exited"] == 0
+    log = cli.ok("log", "s", "--email", "blocked@c.com", "--json").json()
+    assert log[0]["status"] == "active"
+    third = write(tmp_path / "third.jsonl", soft(25) + "\n")
+    report = cli.ok("events", "import", str(third), "--json").json()
+    assert (report["exited"], report["suppressed"]) == (1, 1)
+    log = cli.ok("log", "s", "--email", "blocked@c.com", "--json").json()
+    assert (log[0]["status"], log[0]["exit_reason"]) == ("exited", "bounced")
+    assert [r["reason"] for r in cli.ok("suppress", "list", "--json").json()] == ["bounced"]
