@@ -215,9 +215,24 @@ def bench_throughput(db_factory: Any, n: int, due: int, repeat: int, transport: 
             done = sum(r["sent"] for r in reports) if kind == "emails" else sum(r["branched"] + r["actions"] for r in reports)
             expected = due if kind == "emails" else due * 5  # a1, b1, a2, a3, a4
             assert done == expected, (done, expected, reports)
+            assert persisted(db, kind) == due, "the tick reported work that is not in the database"
             rates.append(done / elapsed)
             peaks.append(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
     return {"n": n, "due": due, "transport": transport, "ticks": ticks, "per_s": round(median(rates)), "peak_rss_mb": round(max(peaks), 1)}
+
+
+def persisted(db_url: str, kind: str) -> int:
+    """What the ticks left in the database: completed enrollments, or sent messages."""
+    from seqctl.store.db import Database
+
+    database = Database(db_url)
+    try:
+        with database.read() as tx:
+            query = ("SELECT count(*) FROM messages WHERE status = 'sent'" if kind == "emails"
+                     else "SELECT count(*) FROM enrollments WHERE status = 'completed'")  # fmt: skip
+            return int(tx.exec_driver_sql(query).scalar_one())
+    finally:
+        database.dispose()
 
 
 def bench_lateness(per_minute: int, minutes: int, spread: bool) -> dict[str, Any]:
@@ -265,10 +280,11 @@ def main() -> None:
     parser.add_argument("--postgres", default=os.environ.get("SEQCTL_TEST_POSTGRES_URL"), help="Postgres URL (optional)")
     parser.add_argument("--postgres-n", type=int, default=100_000)
     parser.add_argument("--per-minute", type=int, default=10_000, help="emails due each minute in the lateness run")
+    parser.add_argument("--hearing-back", type=int, default=2000, help="emails in the events/web/IMAP runs (0: skip)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
-    results: dict[str, Any] = {"machine": f"{os.cpu_count()} cores, Python {sys.version.split()[0]}", "idle": [], "throughput": [], "lateness": []}
+    results: dict[str, Any] = {"machine": f"{os.cpu_count()} cores, Python {sys.version.split()[0]}", "idle": [], "throughput": [], "lateness": [], "hearing_back": []}
 
     for n in sizes:
         results["idle"].append({"backend": "sqlite", **bench_idle(sqlite_db, n, args.repeat)})
@@ -283,6 +299,15 @@ def main() -> None:
     for spread in (False, True):
         results["lateness"].append(bench_lateness(args.per_minute, 3, spread))
         print(results["lateness"][-1], file=sys.stderr)
+    if args.hearing_back:
+        from hearing_back import bench_events_import, bench_imap, bench_web
+
+        for found in (bench_events_import(args.hearing_back, args.repeat),
+                      bench_web(args.hearing_back, 4 * args.hearing_back, 4, args.repeat),
+                      bench_imap(args.hearing_back, args.repeat)):  # fmt: skip
+            if found is not None:
+                results["hearing_back"].append(found)
+                print(found, file=sys.stderr)
     if args.postgres:
         def pg() -> Any:
             return postgres_db(args.postgres)
@@ -307,6 +332,14 @@ def main() -> None:
     for r in results["lateness"]:
         when = "spread within the minute" if r["spread"] else "on the minute"
         print(f"| {r['per_minute']:,} | {when} | {r['emails']:,} | {r['p50_s']} s | {r['p95_s']} s | {r['longest_tick_s']} s |")
+    print("\n| what | size | figure |\n|---|---|---|")
+    for r in results["hearing_back"]:
+        if "events" in r:
+            print(f"| {r['what']} | {r['events']:,} events | first import {r['first_s']} s ({r['first_per_s']:,}/s); again, all duplicates, {r['again_s']} s ({r['again_per_s']:,}/s) |")
+        elif "requests" in r:
+            print(f"| {r['what']} | {r['requests']:,} requests, {r['clients']} clients | {r['per_s']:,} requests/s |")
+        else:
+            print(f"| {r['what']} | {r['messages']:,} messages | first sync {r['first_s']} s ({r['per_s']:,}/s); nothing new {r['nothing_new_s']} s |")
 
 
 if __name__ == "__main__":

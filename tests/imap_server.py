@@ -38,21 +38,23 @@ def _dovecot() -> str:
 
 
 class ImapServer:
-    def __init__(self, root: Path, port: int, tls: bool) -> None:
-        self.root, self.port, self.tls = root, port, tls
+    def __init__(self, root: Path, port: int, tls: bool, starttls: bool = False) -> None:
+        self.root, self.port, self.tls, self.starttls = root, port, tls, starttls
 
     def url(self, folder: str = "INBOX") -> str:
-        scheme = "imaps" if self.tls else "imap"
+        scheme = "imaps" if self.tls and not self.starttls else "imap"
         return f"{scheme}://{quote(USER, safe='')}:{quote(PASSWORD, safe='')}@127.0.0.1:{self.port}/{folder}"
 
     @contextlib.contextmanager
     def client(self) -> Iterator[imaplib.IMAP4]:
-        if self.tls:
+        if self.tls and not self.starttls:
             conn: imaplib.IMAP4 = imaplib.IMAP4_SSL(
                 "127.0.0.1", self.port, ssl_context=ssl.create_default_context()
             )
         else:
             conn = imaplib.IMAP4("127.0.0.1", self.port)
+            if self.starttls:
+                conn.starttls(ssl_context=ssl.create_default_context())
         conn.login(USER, PASSWORD)
         try:
             yield conn
@@ -73,7 +75,9 @@ class ImapServer:
 
 
 @contextlib.contextmanager
-def running_dovecot(tls_files: tuple[Path, Path] | None = None) -> Iterator[ImapServer]:
+def running_dovecot(tls_files: tuple[Path, Path] | None = None, *, starttls: bool = False) -> Iterator[ImapServer]:
+    """Dovecot on a free loopback port: plain IMAP, implicit TLS (`tls_files`), or IMAP
+    that refuses to log in before STARTTLS (`tls_files` and `starttls`)."""
     binary = _dovecot()
     # Not under pytest's tmp_path: its parents are private to root, and the mail
     # processes run as MAIL_UID.
@@ -87,7 +91,7 @@ def running_dovecot(tls_files: tuple[Path, Path] | None = None) -> Iterator[Imap
     ssl_lines = (
         f"ssl = required\nssl_cert = <{tls_files[0]}\nssl_key = <{tls_files[1]}\n" if tls_files else "ssl = no\n"
     )
-    imap_port, imaps_port = (0, port) if tls_files else (port, 0)
+    imap_port, imaps_port = (0, port) if tls_files and not starttls else (port, 0)
     (root / "dovecot.conf").write_text(f"""\
 base_dir = {root}/run
 state_dir = {root}/state
@@ -125,7 +129,7 @@ service anvil {{
         if not wait_until_listening(port, process, seconds=10):
             log = (root / "dovecot.log").read_text() if (root / "dovecot.log").exists() else ""
             raise RuntimeError(f"Dovecot did not start:\n{log}")
-        yield ImapServer(root, port, tls=tls_files is not None)
+        yield ImapServer(root, port, tls=tls_files is not None, starttls=starttls)
     finally:
         process.terminate()
         try:

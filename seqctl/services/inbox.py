@@ -118,25 +118,26 @@ def _sync_folder(
     with ImapFolder(target) as folder:
         with db.read() as tx:
             known = inbound_store.cursor(tx, mailbox_key, target.folder)
-        # A new UIDVALIDITY voids every UID read before: rescan (Message-IDs keep it idempotent).
-        last_uid = known[1] if known and known[0] == folder.uidvalidity else 0
-        uids = folder.uids_after(last_uid)
-        for start in range(0, len(uids), FETCH_CHUNK):
-            for uid, raw in folder.fetch(uids[start : start + FETCH_CHUNK]):
-                key = f"imap:{mailbox_key}:{target.folder}:{folder.uidvalidity}:{uid}"
-                apply_message(db, catalog, raw, source_key=key, mailbox_key=mailbox_key, now=now,
-                              away_days=away_days, report=report)  # fmt: skip
-            # Past the chunk even for UIDs expunged meanwhile: they are gone for good.
-            last_uid = max(last_uid, *uids[start : start + FETCH_CHUNK])
+
+        def save(last_uid: int) -> None:
             with db.write() as tx:
                 inbound_store.move_cursor(
                     tx, mailbox_key, target.folder, uidvalidity=folder.uidvalidity, last_uid=last_uid, now=now
                 )
+
+        # A new UIDVALIDITY voids every UID read before: rescan (Message-IDs keep it idempotent).
+        last_uid = known[1] if known and known[0] == folder.uidvalidity else 0
+        uids = folder.uids_after(last_uid)
+        for start in range(0, len(uids), FETCH_CHUNK):
+            chunk = uids[start : start + FETCH_CHUNK]
+            for uid, raw in folder.fetch(chunk):
+                key = f"imap:{mailbox_key}:{target.folder}:{folder.uidvalidity}:{uid}"
+                apply_message(db, catalog, raw, source_key=key, mailbox_key=mailbox_key, now=now,
+                              away_days=away_days, report=report)  # fmt: skip
+            # Past the whole chunk, UIDs expunged meanwhile included: they are gone for good.
+            save(last_uid := max(last_uid, *chunk))
         if not uids and known != (folder.uidvalidity, last_uid):
-            with db.write() as tx:  # remember the folder's UIDVALIDITY even when it is empty
-                inbound_store.move_cursor(
-                    tx, mailbox_key, target.folder, uidvalidity=folder.uidvalidity, last_uid=last_uid, now=now
-                )
+            save(last_uid)  # remember the folder's UIDVALIDITY even while it is empty
 
 
 def apply_message(

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, or_, select, update
 
+from seqctl.store import bulk
 from seqctl.store.records import Event, Execution, Task
 from seqctl.store.tables import (
     ContactRow,
@@ -242,11 +243,9 @@ _INSERT_EXECUTION = insert(X)
 
 
 def record_executions(tx: Connection, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        tx.execute(
-            _INSERT_EXECUTION,
-            [{"detail": {}, "variant": None, "message_id": None, "error": None, **row} for row in rows],
-        )
+    bulk.executemany(
+        tx, _INSERT_EXECUTION, [{"detail": {}, "variant": None, "message_id": None, "error": None, **row} for row in rows]
+    )
 
 
 def events_for_contacts(tx: Connection, contact_ids: list[int]) -> dict[int, list[Event]]:

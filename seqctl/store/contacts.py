@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
+from seqctl.store import bulk
 from seqctl.store.records import Contact
 from seqctl.store.tables import ContactRow, ContactTagRow
 
@@ -108,30 +109,33 @@ def load_many(tx: Connection, ids: list[int]) -> dict[int, Contact]:
     return {row.id: Contact(row.id, row.email, dict(row.fields), tags.get(row.id, ())) for row in rows}
 
 
+_SET_FIELDS = update(C).where(C.c.id == bindparam("b_id")).values(
+    fields=bindparam("b_fields"), updated_at=bindparam("b_now")
+)
+_REMOVE_TAG = delete(T).where(T.c.contact_id == bindparam("b_id"), T.c.tag == bindparam("b_tag"))
+
+
 def bulk_set_fields(tx: Connection, rows: list[tuple[int, dict[str, Any]]], now: datetime) -> None:
-    if rows:
-        tx.execute(
-            update(C).where(C.c.id == bindparam("b_id")).values(fields=bindparam("b_fields"), updated_at=now),
-            [{"b_id": contact_id, "b_fields": fields} for contact_id, fields in rows],
-        )
+    bulk.executemany(
+        tx, _SET_FIELDS, [{"b_id": contact_id, "b_fields": fields, "b_now": now} for contact_id, fields in rows]
+    )
 
 
 def bulk_add_tags(tx: Connection, pairs: list[tuple[int, str]]) -> None:
     if not pairs:
         return
-    if tx.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    tx.execute(
-        dialect_insert(T).on_conflict_do_nothing(),
-        [{"contact_id": contact_id, "tag": tag} for contact_id, tag in sorted(set(pairs))],
-    )
+    statement = _ADD_TAG.get(tx.dialect.name)
+    if statement is None:
+        if tx.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        statement = _ADD_TAG[tx.dialect.name] = dialect_insert(T).on_conflict_do_nothing()
+    bulk.executemany(tx, statement, [{"contact_id": contact_id, "tag": tag} for contact_id, tag in sorted(set(pairs))])
+
+
+_ADD_TAG: dict[str, Any] = {}  # per dialect: INSERT … ON CONFLICT DO NOTHING
 
 
 def bulk_remove_tags(tx: Connection, pairs: list[tuple[int, str]]) -> None:
-    if pairs:
-        tx.execute(
-            delete(T).where(T.c.contact_id == bindparam("b_id"), T.c.tag == bindparam("b_tag")),
-            [{"b_id": contact_id, "b_tag": tag} for contact_id, tag in pairs],
-        )
+    bulk.executemany(tx, _REMOVE_TAG, [{"b_id": contact_id, "b_tag": tag} for contact_id, tag in pairs])

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, func, select, text, update
 
+from seqctl.store import bulk
 from seqctl.store.claims import RUNNABLE_SQL
 from seqctl.store.records import Claim, Enrollment
 from seqctl.store.tables import ContactRow, EnrollmentRow, SequenceRow
@@ -246,4 +247,4 @@ def bulk_update(tx: Connection, rows: list[tuple[int, dict[str, Any]]], now: dat
                 .where(E.c.id == bindparam("b_id"))
                 .values(updated_at=bindparam("b_now"), **{k: bindparam(f"v_{k}") for k in keys})
             )
-        tx.execute(statement, params if len(params) > 1 else params[0])
+        bulk.executemany(tx, statement, params)

@@ -104,10 +104,13 @@ def test_a_reply_between_two_ticks_stops_the_next_step(
     assert (log[0]["status"], log[0]["exit_reason"]) == ("exited", "replied")
 
 
-def test_over_implicit_tls(
-    cli: Cli, tmp_path: Path, outbox: Path, tls_files: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    with running_dovecot(tls_files) as server:
+@pytest.mark.parametrize("starttls", [False, True], ids=["imaps", "starttls"])
+def test_over_tls(
+    cli: Cli, tmp_path: Path, outbox: Path, tls_files: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch,
+    starttls: bool,
+) -> None:  # fmt: skip
+    # With STARTTLS the server refuses a login before TLS (ssl = required).
+    with running_dovecot(tls_files, starttls=starttls) as server:
         monkeypatch.setenv("ADA_IMAP_URL", server.url("INBOX"))
         sent = _send_first_emails(cli, tmp_path, outbox)
         server.append("INBOX", mail_fixture("reply.eml", original=sent["reply@a.com"], contact="reply@a.com"))
