@@ -5,6 +5,8 @@ process), median of --repeat runs."""
 
 from __future__ import annotations
 
+import email
+import email.policy
 import http.client
 import json
 import os
@@ -14,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 
@@ -51,11 +54,10 @@ def _sent_outbox(db: str, workdir: Path, emails: int) -> list[tuple[str, str, st
             break
     sent = []
     for path in sorted((workdir / "outbox" / "new").iterdir()):
-        text = path.read_text()
-        to = text.split("\r\nTo: ", 1)[1].split("\r\n", 1)[0].strip("<>").split("<")[-1].rstrip(">")
-        message_id = text.split("\r\nMessage-ID: ", 1)[1].split("\r\n", 1)[0]
-        click = text.split('href=3D"https://t.example.com', 1)[1].split('"', 1)[0] if 'href=3D"' in text else text.split('href="https://t.example.com', 1)[1].split('"', 1)[0]
-        sent.append((to, message_id, click.replace("=\r\n", "")))
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        html = message.get_body(preferencelist=("html",)).get_content()
+        click = html.split('href="https://t.example.com', 1)[1].split('"', 1)[0].replace("&amp;", "&")
+        sent.append((parseaddr(str(message["To"]))[1], str(message["Message-ID"]), click))
     return sent
 
 

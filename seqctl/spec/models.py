@@ -394,6 +394,9 @@ class Tracking(Strict):
     clicks: bool = Field(default=True, description="HTML links through the click redirect")
 
 
+_TRACK_ALL, _TRACK_NOTHING = Tracking(opens=True, clicks=True), Tracking(opens=False, clicks=False)
+
+
 class Sequence(Strict):
     key: Key
     name: str | None = None
@@ -428,7 +431,7 @@ class Sequence(Strict):
         """What this sequence tracks (`tracking: true` is both opens and clicks)."""
         if isinstance(self.tracking, Tracking):
             return self.tracking
-        return Tracking(opens=self.tracking, clicks=self.tracking)
+        return _TRACK_ALL if self.tracking else _TRACK_NOTHING
 
 
 class SpecFile(Strict):
