@@ -120,7 +120,9 @@ def timeline(
                 ):
                     entries.append({"at": _iso(ev.occurred_at), "what": "event", "step": ev.step_id, "outcome": ev.type,
                                     "variant": None, "message_id": ev.message_id, "error": None,
-                                    "detail": {"detail": ev.detail, "source": ev.source}})  # fmt: skip
+                                    "detail": {"detail": ev.detail, "source": ev.source,
+                                               **({"url": ev.url} if ev.url else {}),
+                                               **({"automated": ev.automated} if ev.automated else {})}})  # fmt: skip
             entries.sort(key=lambda item: item["at"] or "")
             result.append({
                 "id": e.id, "sequence": e.sequence_key, "email": e.email, "status": e.status,

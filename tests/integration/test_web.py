@@ -124,6 +124,9 @@ def test_tracked_email_opens_clicks_and_branches_on_a_link(
     events = events_by_email(db_url)
     assert events["person@a.com"] == [("opened", BROWSER[:100]), ("clicked", BROWSER[:100])]
     assert len(events["scanned@b.com"]) == 3
+    scanned_log = cli.ok("log", "s", "--email", "scanned@b.com", "--json").json()[0]["timeline"]
+    reasons = sorted(e["detail"].get("automated") for e in scanned_log if e["what"] == "event")
+    assert reasons == ["every link at once", "every link at once", "scanner user agent"]
 
     stats = cli.ok("stats", "s", "--json").json()[0]["steps"][0]
     assert (stats["sent"], stats["opened"], stats["clicked"]) == (3, 1, 1)
