@@ -678,6 +678,32 @@ def inbox_sync(
         raise typer.Exit(1)
 
 
+@inbox_app.command("list")
+def inbox_list(
+    unmatched: Annotated[
+        bool, typer.Option("--unmatched", help="Only messages that matched no contact (or could not be parsed).")
+    ] = False,
+    mailbox: Annotated[str | None, typer.Option("--mailbox", help="Only this mailbox's messages.")] = None,
+    limit: Annotated[int, typer.Option("--limit", help="At most this many, newest first.")] = 50,
+    as_json: JsonOption = False,
+) -> None:
+    """What inbox syncs read and what became of each message: newest first.
+
+    Example: seqctl inbox list --unmatched
+    """
+    from seqctl.services.inbox import read_messages
+
+    if limit < 1:
+        raise InvalidInput("--limit is at least 1")
+    rows = read_messages(database(), unmatched_only=unmatched, mailbox_key=mailbox, limit=limit)
+    if as_json:
+        output.print_json(rows)
+    elif not rows:
+        output.note("no inbound messages" + (" that matched nothing" if unmatched else ""))
+    else:
+        output.table(rows, ["id", "received_at", "mailbox", "kind", "detail", "sender", "subject", "outcome"])
+
+
 @events_app.command("import")
 def events_import(
     file: Annotated[str, typer.Argument(help="The exported events (JSON or JSON lines).")],

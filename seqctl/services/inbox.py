@@ -140,6 +140,18 @@ def _sync_folder(
             save(last_uid)  # remember the folder's UIDVALIDITY even while it is empty
 
 
+def read_messages(
+    db: Database, *, unmatched_only: bool, mailbox_key: str | None, limit: int
+) -> list[dict[str, object]]:
+    """What inbox syncs read, newest first, with what became of each."""
+    with db.read() as tx:
+        rows = inbound_store.listing(tx, unmatched_only=unmatched_only, mailbox_key=mailbox_key, limit=limit)
+    return [
+        {key: value.isoformat() if isinstance(value, datetime) else value for key, value in row.items()}
+        for row in rows
+    ]
+
+
 def apply_message(
     db: Database, catalog: Catalog, raw: bytes, *, source_key: str, mailbox_key: str | None, now: datetime,
     away_days: int, report: SyncReport,

@@ -25,10 +25,18 @@ def record(tx: Connection, *, now: datetime, **values: Any) -> None:
     tx.execute(insert(IN).values(recorded_at=now, **values))
 
 
-def listing(tx: Connection, *, unmatched_only: bool = False, limit: int = 100) -> list[dict[str, Any]]:
-    query = select(IN.c.id, IN.c.kind, IN.c.detail, IN.c.sender, IN.c.subject, IN.c.outcome, IN.c.received_at)
+def listing(
+    tx: Connection, *, unmatched_only: bool = False, mailbox_key: str | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
+    """The newest messages read, newest first."""
+    query = select(
+        IN.c.id, IN.c.mailbox_key.label("mailbox"), IN.c.kind, IN.c.detail, IN.c.sender, IN.c.subject,
+        IN.c.outcome, IN.c.received_at, IN.c.recorded_at, IN.c.message_id,
+    )
     if unmatched_only:
         query = query.where(IN.c.contact_id.is_(None))
+    if mailbox_key is not None:
+        query = query.where(IN.c.mailbox_key == mailbox_key)
     rows = tx.execute(query.order_by(IN.c.id.desc()).limit(limit))
     return [dict(row._mapping) for row in rows]
 

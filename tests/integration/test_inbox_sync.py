@@ -40,6 +40,10 @@ def test_replies_bounces_and_out_of_office_between_two_ticks(cli: Cli, tmp_path:
     assert report["read"] == 5 and report["unmatched"] == 1
     assert (report["reply"], report["bounce"], report["auto_reply"], report["unsubscribe"]) == (2, 1, 1, 1)
     assert report["exited"] == 3 and report["paused"] == 1
+    unmatched = cli.ok("inbox", "list", "--unmatched", "--json").json()
+    assert [(m["sender"], m["outcome"]) for m in unmatched] == [("deals@shop.example", "unmatched")]  # junk.eml
+    listed = cli.ok("inbox", "list", "--json").json()
+    assert len(listed) == 5 and {m["kind"] for m in listed} == {"reply", "bounce", "auto_reply", "unsubscribe"}
     # A reader moved one message to cur/: still the same message, not read again.
     (inbox / "new" / "1.a").rename(inbox / "cur" / "1.a:2,S")
     again = cli.ok("inbox", "sync", "--maildir", str(inbox), "--json", now="2026-11-23T18:05:00Z").json()
