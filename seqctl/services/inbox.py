@@ -161,22 +161,24 @@ def apply_message(
         found = classify(raw)
     except Exception:  # a message nobody can parse is kept as unclassified, never stops the sync
         found = Classified("unclassified", None, (), "", None, None, ())
+    detail = found.bounce or (found.returns_on.isoformat() if found.returns_on else None)
     with db.write() as tx:
-        if inbound_store.known(tx, [source_key]) or (  # another sync got there first
+        # The record is claimed first: a sync running at the same time (another cron host)
+        # waits for this transaction, then finds the message taken and skips it.
+        if (
             found.message_id and inbound_store.recorded_message_ids(tx, mailbox_key, [found.message_id])
-        ):  # the same message, read before from another place (a copy, a rebuilt folder)
+        ) or not inbound_store.claim(  # the same message read before from another place, or by another sync
+            tx, now=now, source_key=source_key, mailbox_key=mailbox_key, message_id=found.message_id,
+            sender=found.sender, subject=found.subject[:998], kind=found.kind, detail=detail,
+            received_at=found.sent_at,
+        ):  # fmt: skip
             report.skipped += 1
             return
         contact = _match(tx, found) if found.kind != "unclassified" else None
         outcome = (
             "unmatched" if contact is None else _apply(tx, catalog, contact, found, now, away_days, report)
         )
-        detail = found.bounce or (found.returns_on.isoformat() if found.returns_on else None)
-        inbound_store.record(
-            tx, now=now, source_key=source_key, mailbox_key=mailbox_key, message_id=found.message_id,
-            sender=found.sender, subject=found.subject[:998], kind=found.kind, detail=detail,
-            contact_id=contact.id if contact else None, outcome=outcome[:200], received_at=found.sent_at,
-        )  # fmt: skip
+        inbound_store.settle(tx, source_key, contact_id=contact.id if contact else None, outcome=outcome[:200])
     report.read += 1
     report.count(found.kind)
     report.unmatched += contact is None

@@ -21,8 +21,20 @@ def known(tx: Connection, source_keys: list[str]) -> set[str]:
     return found
 
 
-def record(tx: Connection, *, now: datetime, **values: Any) -> None:
-    tx.execute(insert(IN).values(recorded_at=now, **values))
+def claim(tx: Connection, *, now: datetime, source_key: str, **values: Any) -> bool:
+    """Record a message as read; False when a sync recorded it already (or is recording it
+    now: on Postgres the insert waits for that transaction, then does nothing)."""
+    if tx.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    statement = dialect_insert(IN).on_conflict_do_nothing(index_elements=["source_key"]).returning(IN.c.id)
+    inserted = tx.execute(statement.values(recorded_at=now, source_key=source_key, outcome="reading", **values))
+    return inserted.first() is not None
+
+
+def settle(tx: Connection, source_key: str, *, contact_id: int | None, outcome: str) -> None:
+    tx.execute(update(IN).where(IN.c.source_key == source_key).values(contact_id=contact_id, outcome=outcome))
 
 
 def listing(

@@ -65,3 +65,38 @@ def test_replies_bounces_and_out_of_office_between_two_ticks(cli: Cli, tmp_path:
 def test_not_a_maildir_is_a_clear_error(cli: Cli, tmp_path: Path) -> None:
     result = cli("inbox", "sync", "--maildir", str(tmp_path / "nowhere"))
     assert result.code == 2 and "not a Maildir" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_two_syncs_at_once_read_each_message_once(cli: Cli, db_url: str, tmp_path: Path) -> None:
+    import threading
+    from datetime import UTC, datetime
+
+    from seqctl.services.inbox import sync_maildir
+    from seqctl.store.db import Database
+
+    inbox = tmp_path / "inbox"
+    for n in range(40):
+        text = f"From: person{n}@example.org\nTo: ada@example.com\nSubject: hello {n}\nMessage-ID: <m{n}@example.org>\n\nHi\n"
+        deliver_text = inbox / "new" / f"{n}.x"
+        deliver_text.parent.mkdir(parents=True, exist_ok=True)
+        (inbox / "cur").mkdir(exist_ok=True)
+        deliver_text.write_text(text)
+    reports, errors = [], []
+
+    def sync() -> None:
+        db = Database(db_url)
+        try:
+            reports.append(sync_maildir(db, str(inbox), mailbox_key="ada", now=datetime(2026, 11, 23, tzinfo=UTC)))
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            db.dispose()
+
+    threads = [threading.Thread(target=sync) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sum(r.read for r in reports) == 40
+    assert len(cli.ok("inbox", "list", "--limit", "100", "--json").json()) == 40
