@@ -460,8 +460,8 @@ def exit_company(tx: Any, catalog: Catalog, replier: str, *, now: datetime) -> l
     if company is None or not any("domain_replied" in s.model.exit_on for s in catalog.sequences.values()):
         return []
     exited = []
-    for e, email in enrollment_store.open_at_domain(tx, company):
-        if "domain_replied" not in catalog.by_id[e.sequence_id].model.exit_on or company_domain(email) != company:
+    for e, _ in enrollment_store.open_at_company(tx, company):
+        if "domain_replied" not in catalog.by_id[e.sequence_id].model.exit_on:
             continue
         if _exit(tx, e, "domain_replied", f"reply from {replier}", now):
             exited.append(e.id)

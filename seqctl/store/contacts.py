@@ -60,6 +60,14 @@ def by_tag(tx: Connection, tag: str) -> list[Contact]:
     return [Contact(row.id, row.email, dict(row.fields), tags.get(row.id, ())) for row in rows]
 
 
+def company_of(email: str) -> str | None:
+    """The registrable domain stored with a contact, so one company's contacts are one
+    indexed lookup (`exit_on: domain_replied`)."""
+    from seqctl.engine.domains import registrable_domain
+
+    return registrable_domain(email.rpartition("@")[2])
+
+
 def upsert(
     tx: Connection, email: str, fields: dict[str, Any], tags: Iterable[str], now: datetime
 ) -> tuple[int, str]:
@@ -68,7 +76,9 @@ def upsert(
     row = tx.execute(select(C.c.id, C.c.fields).where(C.c.email == email)).first()
     if row is None:
         contact_id = tx.execute(
-            insert(C).values(email=email, fields=fields, created_at=now, updated_at=now).returning(C.c.id)
+            insert(C)
+            .values(email=email, company=company_of(email), fields=fields, created_at=now, updated_at=now)
+            .returning(C.c.id)
         ).scalar_one()
         state = "created"
     else:

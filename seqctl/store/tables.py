@@ -78,6 +78,8 @@ class ContactRow(SQLModel, table=True):
     __tablename__ = "contacts"
     id: int | None = Field(default=None, primary_key=True)
     email: str = Field(unique=True, max_length=320)
+    # The address's registrable domain (acme.co.uk for a@sales.acme.co.uk).
+    company: str | None = Field(default=None, max_length=255, index=True)
     fields: dict[str, Any] = _json()
     created_at: datetime | None = _when(nullable=False)
     updated_at: datetime | None = _when(nullable=False)

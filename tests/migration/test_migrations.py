@@ -83,3 +83,26 @@ def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(db: Any) -> None:
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
     with db.write() as conn:
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2
+
+
+def test_0005_fills_in_the_company_of_existing_contacts(db: Any) -> None:
+    from datetime import UTC, datetime
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with db.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0004")
+    now = datetime(2026, 1, 1, tzinfo=UTC).replace(tzinfo=None)
+    with db.engine.begin() as conn:
+        for email in ("ada@sales.acme.co.uk", "bob@gmail.com", "eve@localhost"):
+            conn.exec_driver_sql(
+                "INSERT INTO contacts (email, fields, created_at, updated_at) VALUES (%s, '{}', %s, %s)"
+                if not db.is_sqlite
+                else "INSERT INTO contacts (email, fields, created_at, updated_at) VALUES (?, '{}', ?, ?)",
+                (email, now, now),
+            )
+    upgrade(db)
+    with db.engine.connect() as conn:
+        companies = dict(conn.exec_driver_sql("SELECT email, company FROM contacts").all())
+    assert companies == {"ada@sales.acme.co.uk": "acme.co.uk", "bob@gmail.com": "gmail.com", "eve@localhost": None}

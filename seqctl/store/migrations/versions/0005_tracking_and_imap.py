@@ -1,4 +1,5 @@
-"""events: click URL and automated flag; IMAP sync cursors; messages by recipient
+"""events: click URL and automated flag; IMAP sync cursors; messages by recipient;
+contacts' registrable domain
 
 Revision ID: 0005
 Revises: 0004
@@ -22,6 +23,10 @@ def upgrade() -> None:
         batch.add_column(sa.Column("url", sa.Text(), nullable=True))
         batch.add_column(sa.Column("automated", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True))
     op.create_index("ix_messages_recipient_sent", "messages", ["recipient", "sent_at"])
+    with op.batch_alter_table("contacts") as batch:
+        batch.add_column(sa.Column("company", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True))
+        batch.create_index("ix_contacts_company", ["company"], unique=False)
+    _backfill_companies()
     op.create_table(
         "inbox_cursors",
         sa.Column("mailbox_key", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
@@ -33,9 +38,31 @@ def upgrade() -> None:
     )
 
 
+def _backfill_companies() -> None:
+    from seqctl.store.contacts import company_of
+
+    conn = op.get_bind()
+    contacts = sa.table("contacts", sa.column("id", sa.Integer), sa.column("email", sa.String), sa.column("company", sa.String))
+    last_id = 0
+    while True:
+        rows = conn.execute(
+            sa.select(contacts.c.id, contacts.c.email).where(contacts.c.id > last_id).order_by(contacts.c.id).limit(5000)
+        ).all()
+        if not rows:
+            return
+        conn.execute(
+            contacts.update().where(contacts.c.id == sa.bindparam("b_id")).values(company=sa.bindparam("b_company")),
+            [{"b_id": row.id, "b_company": company_of(row.email)} for row in rows],
+        )
+        last_id = rows[-1].id
+
+
 def downgrade() -> None:
     op.drop_table("inbox_cursors")
     op.drop_index("ix_messages_recipient_sent", table_name="messages")
+    with op.batch_alter_table("contacts") as batch:
+        batch.drop_index("ix_contacts_company")
+        batch.drop_column("company")
     with op.batch_alter_table("events") as batch:
         batch.drop_column("automated")
         batch.drop_column("url")
