@@ -548,6 +548,7 @@ def event(
     ] = None,
     at: Annotated[str | None, typer.Option("--at", help="When it happened (default: now).")] = None,
     soft: Annotated[bool, typer.Option("--soft", help="For bounced: a soft (temporary) bounce.")] = False,
+    url: Annotated[str | None, typer.Option("--url", help="For clicked: the link that was clicked.")] = None,
 ) -> None:
     """Record an event by hand; exit rules and suppression apply at once.
 
@@ -558,8 +559,10 @@ def event(
     current = now()
     when = parse_instant(at, "--at") if at else current
     detail = ("soft" if soft else "hard") if event_type == "bounced" else None
+    if url is not None and event_type != "clicked":
+        raise InvalidInput("--url goes with a clicked event")
     report = record_event(
-        database(), event_type, email, message_id=message_id, at=when, now=current, detail=detail
+        database(), event_type, email, message_id=message_id, at=when, now=current, detail=detail, url=url
     )
     output.note(
         f"recorded {event_type} for {email}"

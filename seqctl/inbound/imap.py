@@ -12,6 +12,7 @@ every error leave it out.
 
 from __future__ import annotations
 
+import base64
 import imaplib
 import re
 import ssl
@@ -137,7 +138,30 @@ class ImapFolder:
 
 
 def _quoted(folder: str) -> str:
-    return '"' + folder.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    encoded = mailbox_name(folder)
+    return '"' + encoded.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def mailbox_name(folder: str) -> str:
+    """A folder name as IMAP writes it (RFC 3501 §5.1.3, modified UTF-7): printable ASCII
+    as is ("&" as "&-"), anything else as "&" + base64 of its UTF-16BE + "-"."""
+    out: list[str] = []
+    pending: list[str] = []
+
+    def flush() -> None:
+        if pending:
+            data = "".join(pending).encode("utf-16-be")
+            out.append("&" + base64.b64encode(data).decode("ascii").rstrip("=").replace("/", ",") + "-")
+            pending.clear()
+
+    for ch in folder:
+        if 0x20 <= ord(ch) <= 0x7E:
+            flush()
+            out.append("&-" if ch == "&" else ch)
+        else:
+            pending.append(ch)
+    flush()
+    return "".join(out)
 
 
 def _without(text: str, secret: str) -> str:

@@ -354,6 +354,7 @@ def record_event(
     detail: str | None = None,
     source: str = "manual",
     dedupe_key: str | None = None,
+    url: str | None = None,
 ) -> EventReport:
     """Record an event, suppress on unsubscribe/hard bounce, and exit what it stops at once."""
     if event_type not in EVENT_TYPES:
@@ -373,7 +374,7 @@ def record_event(
                 raise InvalidInput(f"message {message_id} went to {message.recipient}, not {contact.email}")
         return apply_event(
             tx, catalog, contact, event_type, message_id=message_id, at=at, now=now, detail=detail,
-            source=source, dedupe_key=dedupe_key,
+            source=source, dedupe_key=dedupe_key, url=url,
         )  # fmt: skip
 
 

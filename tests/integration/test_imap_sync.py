@@ -135,3 +135,16 @@ def test_a_mailbox_without_imap_is_a_usage_error(cli: Cli, tmp_path: Path) -> No
     cli.ok("import", str(write(tmp_path / "s.yaml", SEQ.replace(', imap: "${ADA_IMAP_URL}"', ""))))
     result = cli("inbox", "sync", "--mailbox", "ada")
     assert result.code == 2 and "has no imap" in result.stderr
+
+
+def test_a_folder_with_a_non_ascii_name(
+    cli: Cli, tmp_path: Path, outbox: Path, imap: ImapServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from seqctl.inbound.imap import mailbox_name
+
+    assert mailbox_name("Réponses & co/日本語") == "R&AOk-ponses &- co/&ZeVnLIqe-"  # RFC 3501 §5.1.3
+    sent = _send_first_emails(cli, tmp_path, outbox)
+    imap.append(mailbox_name("Réponses"), mail_fixture("reply.eml", original=sent["reply@a.com"], contact="reply@a.com"))
+    monkeypatch.setenv("ADA_IMAP_URL", imap.url("R%C3%A9ponses"))
+    report = cli.ok("inbox", "sync", "--json", now="2026-11-23T18:00:00Z").json()
+    assert report["read"] == 1 and report["reply"] == 1

@@ -205,3 +205,15 @@ def test_tracking_needs_the_mailbox_tracking_url(cli: Cli, tmp_path: Path) -> No
     result = cli("import", str(bad))
     assert result.code == 2 and "bad.yaml:6:" in result.stderr and "tracking_url" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_click_recorded_by_hand_can_name_its_link(cli: Cli, tmp_path: Path, outbox: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SEQCTL_SECRET", SECRET)
+    _send(cli, tmp_path, outbox, "pricing@a.com", "blog@b.com")
+    ids = {str(m["To"]): str(m["Message-ID"]) for m in outbox_messages(outbox)}
+    for email, url in (("pricing@a.com", "https://example.com/pricing"), ("blog@b.com", "https://example.com/blog")):
+        cli.ok("event", "clicked", "--email", email, "--message-id", ids[email], "--url", url, now="2026-11-23T15:00:00Z")
+    wrong = cli("event", "opened", "--email", "blog@b.com", "--url", "https://example.com")
+    assert wrong.code == 2 and "--url goes with a clicked event" in wrong.stderr
+    cli.ok("tick", "--now", "2026-11-25T10:00:00Z")
+    assert [t["email"] for t in cli.ok("tasks", "--json").json()] == ["pricing@a.com"]
