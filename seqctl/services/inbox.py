@@ -174,7 +174,7 @@ def apply_message(
         ):  # fmt: skip
             report.skipped += 1
             return
-        contact = _match(tx, found) if found.kind != "unclassified" else None
+        contact = _match(tx, catalog, found, mailbox_key) if found.kind != "unclassified" else None
         outcome = (
             "unmatched" if contact is None else _apply(tx, catalog, contact, found, now, away_days, report)
         )
@@ -184,7 +184,10 @@ def apply_message(
     report.unmatched += contact is None
 
 
-def _match(tx: Tx, found: Classified) -> Contact | None:
+def _match(tx: Tx, catalog: Catalog, found: Classified, mailbox_key: str | None) -> Contact | None:
+    """The contact the message concerns: through the Message-IDs it answers or reports on,
+    else its sender (a bounce: the bounced address) when that contact has an open
+    enrollment in a sequence sending from this mailbox (any mailbox when none is named)."""
     for message_id in found.refers_to:
         message = sends.by_message_id(tx, message_id)
         if message is not None:
@@ -193,8 +196,13 @@ def _match(tx: Tx, found: Classified) -> Contact | None:
     if not address:
         return None
     contact = contact_store.by_emails(tx, [address]).get(address.lower())
-    if contact is None or not enrollment_store.open_for_contact(tx, contact.id):
-        return None  # mail from someone who is in no sequence is not ours to act on
+    if contact is None:
+        return None
+    if not any(
+        mailbox_key is None or catalog.by_id[e.sequence_id].model.mailbox == mailbox_key
+        for e in enrollment_store.open_for_contact(tx, contact.id)
+    ):
+        return None  # mail from someone in no sequence of this mailbox is not ours to act on
     return contact
 
 

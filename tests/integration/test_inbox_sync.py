@@ -100,3 +100,21 @@ def test_two_syncs_at_once_read_each_message_once(cli: Cli, db_url: str, tmp_pat
     assert errors == []
     assert sum(r.read for r in reports) == 40
     assert len(cli.ok("inbox", "list", "--limit", "100", "--json").json()) == 40
+
+
+def test_mail_matched_only_by_its_sender_must_come_to_a_mailbox_the_contact_hears_from(
+    cli: Cli, tmp_path: Path, outbox: Path
+) -> None:
+    two_mailboxes = SEQ.replace(
+        'mailboxes:\n  - {key: ada, from: "Ada <ada@example.com>"}\n',
+        'mailboxes:\n  - {key: ada, from: "Ada <ada@example.com>"}\n  - {key: bob, from: "Bob <bob@example.com>"}\n',
+    )
+    cli.ok("import", str(write(tmp_path / "s.yaml", two_mailboxes)))
+    cli.ok("enroll", "s", "--email", "grace@example.org", now="2026-11-23T10:00:00Z")
+    cli.ok("tick", "--now", "2026-11-23T10:00:00Z")
+    for mailbox, expected in (("bob", 1), ("ada", 0)):
+        inbox = tmp_path / mailbox
+        # No In-Reply-To or References: only the sender says who it is.
+        deliver(inbox, "1.q", "reply_quoting_without_headers.eml", "<unused@x>", "grace@example.org")
+        report = cli.ok("inbox", "sync", "--maildir", str(inbox), "--mailbox", mailbox, "--json").json()
+        assert report["unmatched"] == expected, mailbox
