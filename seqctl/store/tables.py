@@ -212,6 +212,8 @@ class InboundRow(SQLModel, table=True):
     makes a sync idempotent and keeps what matched nothing."""
 
     __tablename__ = "inbound_messages"
+    # A message already read (by Message-ID, within its mailbox) is not read again.
+    __table_args__ = (Index("ix_inbound_mailbox_message", "mailbox_key", "message_id"),)
     id: int | None = Field(default=None, primary_key=True)
     # Where it was read: maildir:<folder>:<file> or imap:<mailbox>:<uidvalidity>:<uid>.
     source_key: str = Field(unique=True, max_length=500)

@@ -1,5 +1,5 @@
-"""events: click URL and automated flag; IMAP sync cursors; messages by recipient;
-contacts' registrable domain
+"""events: click URL and automated flag; IMAP sync cursors; indexes for messages by
+recipient and inbound messages by Message-ID; contacts' registrable domain
 
 Revision ID: 0005
 Revises: 0004
@@ -23,6 +23,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("url", sa.Text(), nullable=True))
         batch.add_column(sa.Column("automated", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True))
     op.create_index("ix_messages_recipient_sent", "messages", ["recipient", "sent_at"])
+    op.create_index("ix_inbound_mailbox_message", "inbound_messages", ["mailbox_key", "message_id"])
     with op.batch_alter_table("contacts") as batch:
         batch.add_column(sa.Column("company", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True))
         batch.create_index("ix_contacts_company", ["company"], unique=False)
@@ -60,6 +61,7 @@ def _backfill_companies() -> None:
 def downgrade() -> None:
     op.drop_table("inbox_cursors")
     op.drop_index("ix_messages_recipient_sent", table_name="messages")
+    op.drop_index("ix_inbound_mailbox_message", table_name="inbound_messages")
     with op.batch_alter_table("contacts") as batch:
         batch.drop_index("ix_contacts_company")
         batch.drop_column("company")
