@@ -558,8 +558,7 @@ class BatchRunner:
         if held is not None:
             self._defer_by_limit(work, *held)
             return None
-        if self.secret is None and _signs_links(work.loaded.model, mailbox):
-            why = f"{settings.SECRET_VARIABLE} is not set: tracking and unsubscribe links cannot be signed"
+        if why := _link_problem(work.loaded.model, mailbox, self.secret):
             if why not in self.report.errors:
                 self.report.errors.append(why)
             self._defer(work, self.now + CONFIG_RECHECK, "config", why)
@@ -661,7 +660,7 @@ class BatchRunner:
         message_id = existing.message_id if existing else new_message_id(mailbox.from_)
         tracked = work.loaded.model.tracked()
         if html is not None and (tracked.opens or tracked.clicks):
-            assert mailbox.tracking_url is not None and self.secret is not None  # import and _prepare_checked
+            assert mailbox.tracking_url is not None and self.secret is not None  # see _link_problem
             html = track_html(
                 html, base_url=mailbox.tracking_url, secret=self.secret, message_id=message_id,
                 opens=tracked.opens, clicks=tracked.clicks,
@@ -901,7 +900,13 @@ def _display_name(contact: ContactState) -> str:
     return " ".join(p for p in parts if p) or str(contact.fields.get("name", ""))
 
 
-def _signs_links(sequence: Sequence, mailbox: Mailbox) -> bool:
-    """Whether this sequence's emails carry signed links (tracking, or seqctl's unsubscribe)."""
+def _link_problem(sequence: Sequence, mailbox: Mailbox, secret: str | None) -> str | None:
+    """Why this sequence's emails cannot carry the signed links they need (tracking, or
+    seqctl's one-click unsubscribe), or None. Such emails are held, not failed."""
     tracked = sequence.tracked()
-    return tracked.opens or tracked.clicks or (mailbox.tracking_url is not None and mailbox.unsubscribe_url is None)
+    if (tracked.opens or tracked.clicks) and mailbox.tracking_url is None:
+        return f"sequence {sequence.key} tracks opens or clicks but mailbox {mailbox.key} has no tracking_url"
+    needs_secret = tracked.opens or tracked.clicks or (mailbox.tracking_url and mailbox.unsubscribe_url is None)
+    if needs_secret and secret is None:
+        return f"{settings.SECRET_VARIABLE} is not set: tracking and unsubscribe links cannot be signed"
+    return None

@@ -217,3 +217,15 @@ def test_a_click_recorded_by_hand_can_name_its_link(cli: Cli, tmp_path: Path, ou
     assert wrong.code == 2 and "--url goes with a clicked event" in wrong.stderr
     cli.ok("tick", "--now", "2026-11-25T10:00:00Z")
     assert [t["email"] for t in cli.ok("tasks", "--json").json()] == ["pricing@a.com"]
+
+
+def test_a_mailbox_that_loses_its_tracking_url_holds_tracked_emails(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SEQCTL_SECRET", SECRET)
+    cli.ok("import", str(write(tmp_path / "s.yaml", SEQ)))
+    cli.ok("import", str(write(tmp_path / "m.yaml", 'mailboxes:\n  - {key: ada, from: "Ada <ada@example.com>"}\n')))
+    cli.ok("enroll", "s", "--email", "a@a.com", now="2026-11-23T10:00:00Z")
+    tick = cli.ok("tick", "--now", "2026-11-23T10:00:00Z", "--json").json()
+    assert (tick["sent"], tick["deferred"], tick["failed"]) == (0, 1, 0)
+    assert "mailbox ada has no tracking_url" in cli.ok("queue", "--json").json()[0]["why"]
