@@ -22,6 +22,8 @@ from typing import Any
 
 from run import NOW, populate, seqctl, sqlite_db  # benchmarks/ is on sys.path when run.py runs
 
+from tests.conftest import free_port, wait_until_listening
+
 SECRET = "benchmark-secret-0123456789"
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 TRACKED = """\
@@ -101,17 +103,18 @@ def bench_web(emails: int, requests: int, clients: int, repeat: int) -> dict[str
     for _ in range(repeat):
         with sqlite_db() as (db, workdir):
             sent = _sent_outbox(db, workdir, emails)
-            port = _free_port()
+            port = free_port()
             server = subprocess.Popen(
                 [sys.executable, "-m", "seqctl", "--db", db, "serve", "--port", str(port)],
                 env={**os.environ, "SEQCTL_SECRET": SECRET}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip
             try:
-                _wait_for(port)
+                if not wait_until_listening(port, server):
+                    raise SystemExit(f"seqctl serve did not listen on {port}")
                 paths = [sent[n % len(sent)][2] for n in range(requests)]
                 failures: list[int] = []
 
-                def client(part: list[str]) -> None:
+                def client(part: list[str], port: int, failures: list[int]) -> None:
                     for path in part:
                         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
                         conn.request("GET", path, headers={"User-Agent": BROWSER})
@@ -121,7 +124,7 @@ def bench_web(emails: int, requests: int, clients: int, repeat: int) -> dict[str
                         if response.status != 302:
                             failures.append(response.status)
 
-                threads = [threading.Thread(target=client, args=(paths[i::clients],)) for i in range(clients)]
+                threads = [threading.Thread(target=client, args=(paths[i::clients], port, failures)) for i in range(clients)]
                 started = time.perf_counter()
                 for thread in threads:
                     thread.start()
@@ -166,23 +169,3 @@ def bench_imap(messages: int, repeat: int) -> dict[str, Any] | None:
     return {"what": "inbox sync over IMAP (Dovecot)", "messages": messages,
             "first_s": round(statistics.median(first), 2), "per_s": round(messages / statistics.median(first)),
             "nothing_new_s": round(statistics.median(idle), 3)}  # fmt: skip
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _wait_for(port: int) -> None:
-    import socket
-
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise SystemExit(f"seqctl serve did not listen on {port}")

@@ -66,7 +66,7 @@ def _recipient(tx: Tx, message_id: str) -> tuple[Message, Contact]:
     message = sends.by_message_id(tx, message_id)
     if message is None:
         raise LookupError(message_id)
-    contact = contact_store.by_emails(tx, [message.recipient]).get(message.recipient.lower())
+    contact = contact_store.by_email(tx, message.recipient)
     if contact is None:
         raise LookupError(message_id)
     return message, contact

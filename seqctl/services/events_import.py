@@ -78,7 +78,7 @@ def _match(tx: Tx, event: ProviderEvent, *, link_by_recipient: bool) -> tuple[Co
     email = message.recipient if message else event.email
     if not email:
         return None
-    contact = contact_store.by_emails(tx, [email]).get(email.lower())
+    contact = contact_store.by_email(tx, email)
     if contact is None:
         return None
     if message is None and link_by_recipient:

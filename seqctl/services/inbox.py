@@ -191,11 +191,11 @@ def _match(tx: Tx, catalog: Catalog, found: Classified, mailbox_key: str | None)
     for message_id in found.refers_to:
         message = sends.by_message_id(tx, message_id)
         if message is not None:
-            return contact_store.by_emails(tx, [message.recipient]).get(message.recipient.lower())
+            return contact_store.by_email(tx, message.recipient)
     address = found.bounced if found.kind == BOUNCE else found.sender
     if not address:
         return None
-    contact = contact_store.by_emails(tx, [address]).get(address.lower())
+    contact = contact_store.by_email(tx, address)
     if contact is None:
         return None
     if not any(

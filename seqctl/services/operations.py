@@ -157,7 +157,7 @@ def select_enrollments(
         sequence_id = catalog.sequence(sequence_key).record.id
         if email is None:
             return enrollment_store.find(tx, sequence_id=sequence_id)
-        contact = contact_store.by_emails(tx, [email]).get(email.lower())
+        contact = contact_store.by_email(tx, email)
         if contact is None:
             raise NotFound(f"no contact {email}")
         found_for_contact = enrollment_store.find(tx, sequence_id=sequence_id, contact_id=contact.id)
@@ -363,7 +363,7 @@ def record_event(
         message_id = normalise_message_id(message_id)
     catalog = Catalog.load(db)
     with db.write() as tx:
-        contact = contact_store.by_emails(tx, [email]).get(email.lower())
+        contact = contact_store.by_email(tx, email)
         if contact is None:
             raise NotFound(f"no contact {email}")
         if message_id is not None:
@@ -461,7 +461,7 @@ def exit_company(tx: Any, catalog: Catalog, replier: str, *, now: datetime) -> l
     if company is None or not any("domain_replied" in s.model.exit_on for s in catalog.sequences.values()):
         return []
     exited = []
-    for e, _ in enrollment_store.open_at_company(tx, company):
+    for e in enrollment_store.open_at_company(tx, company):
         if "domain_replied" not in catalog.by_id[e.sequence_id].model.exit_on:
             continue
         if _exit(tx, e, "domain_replied", f"reply from {replier}", now):

@@ -49,7 +49,7 @@ def preview(
     if email is not None:
         address = normalise_email(email)
         with db.read() as tx:
-            contact = contact_store.by_emails(tx, [address]).get(address)
+            contact = contact_store.by_email(tx, address)
             if contact is None:
                 raise InvalidInput(
                     f"--email {address}: no such contact (import it, or preview with --timezone)"

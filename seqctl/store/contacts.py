@@ -27,6 +27,10 @@ def _tags(tx: Connection, ids: list[int]) -> dict[int, tuple[str, ...]]:
     return {key: tuple(value) for key, value in found.items()}
 
 
+def by_email(tx: Connection, email: str) -> Contact | None:
+    return by_emails(tx, [email]).get(email.lower())
+
+
 def by_emails(tx: Connection, emails: Iterable[str]) -> dict[str, Contact]:
     wanted = sorted({e.lower() for e in emails})
     rows = []

@@ -190,15 +190,12 @@ def open_for_contact(tx: Connection, contact_id: int) -> list[Enrollment]:
     return find(tx, contact_id=contact_id, statuses=("scheduled", "active", "paused"))
 
 
-def open_at_company(tx: Connection, company: str) -> list[tuple[Enrollment, str]]:
-    """Open enrollments of contacts at this registrable domain, each with the address."""
+def open_at_company(tx: Connection, company: str) -> list[Enrollment]:
+    """Open enrollments of contacts at this registrable domain."""
     rows = tx.execute(
-        select(*_COLUMNS, C.c.email.label("contact_email"))
-        .select_from(E.join(S, S.c.id == E.c.sequence_id).join(C, C.c.id == E.c.contact_id))
-        .where(C.c.company == company, E.c.status.in_(("scheduled", "active", "paused")))
-        .order_by(E.c.id)
-    )  # fmt: skip
-    return [(_record(row[:-1]), row[-1]) for row in rows]
+        _select().where(C.c.company == company, E.c.status.in_(("scheduled", "active", "paused"))).order_by(E.c.id)
+    )
+    return [_record(row) for row in rows]
 
 
 def load_many(tx: Connection, ids: list[int]) -> list[Enrollment]:
