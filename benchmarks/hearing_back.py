@@ -10,6 +10,7 @@ import email.policy
 import http.client
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -169,3 +170,47 @@ def bench_imap(messages: int, repeat: int) -> dict[str, Any] | None:
     return {"what": "inbox sync over IMAP (Dovecot)", "messages": messages,
             "first_s": round(statistics.median(first), 2), "per_s": round(messages / statistics.median(first)),
             "nothing_new_s": round(statistics.median(idle), 3)}  # fmt: skip
+
+
+def bench_classify(messages: int, repeat: int) -> dict[str, Any]:
+    """`seqctl inbox sync --maildir` over a mixed corpus (issue 11): for each email sent, one
+    message made from a fixture of tests/fixtures/mail (replies, out-of-office, DSNs and
+    prose bounces, complaints, SES notices, delay notices …) answering it, plus the real
+    bounces of tests/fixtures/bounces/flufl (which match no one). Also the classifier alone,
+    in this process, over the same messages."""
+    from seqctl.inbound.classify import classify
+
+    root = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
+    fixtures = sorted((root / "mail").glob("*.eml"))
+    real = [p.read_bytes() for p in sorted((root / "bounces" / "flufl").glob("*.txt"))]
+    whole, alone, kinds = [], [], {}
+    for _ in range(repeat):
+        with sqlite_db() as (db, workdir):
+            sent = _sent_outbox(db, workdir, messages)
+            maildir = workdir / "replies"
+            for sub in ("new", "cur", "tmp"):
+                (maildir / sub).mkdir(parents=True)
+            corpus = []
+            for n, (to, message_id, _) in enumerate(sent):
+                text = fixtures[n % len(fixtures)].read_text()
+                text = text.replace("{{ORIGINAL}}", message_id).replace("{{CONTACT}}", to)
+                # Each message its own Message-ID: copies of one fixture are different mail.
+                text = re.sub(r"(?im)^Message-ID: <", f"Message-ID: <b{n}.", text, count=1)
+                corpus.append(text.replace("\n", "\r\n").encode())
+            corpus += real
+            for n, raw in enumerate(corpus):
+                (maildir / "new" / f"{n}.bench").write_bytes(raw)
+            wall, report, _ = seqctl(db, "--now", NOW.isoformat(), "inbox", "sync", "--maildir", str(maildir),
+                                     "--mailbox", "bench", "--json")  # fmt: skip
+            assert report["read"] + report["already_read"] == len(corpus), report
+            whole.append(wall)
+            kinds = {k: v for k, v in report.items() if k in ("reply", "auto_reply", "bounce", "complaint",
+                     "unsubscribe", "delivery_report", "unclassified")}  # fmt: skip
+            started = time.perf_counter()
+            for raw in corpus:
+                classify(raw)
+            alone.append(time.perf_counter() - started)
+    total = messages + len(real)
+    return {"what": "inbox sync --maildir, mixed corpus", "messages": total, "kinds": kinds,
+            "first_s": round(statistics.median(whole), 2), "per_s": round(total / statistics.median(whole)),
+            "classify_only_per_s": round(total / statistics.median(alone))}  # fmt: skip

@@ -300,11 +300,12 @@ def main() -> None:
         results["lateness"].append(bench_lateness(args.per_minute, 3, spread))
         print(results["lateness"][-1], file=sys.stderr)
     if args.hearing_back:
-        from hearing_back import bench_events_import, bench_imap, bench_web
+        from hearing_back import bench_classify, bench_events_import, bench_imap, bench_web
 
         for found in (bench_events_import(args.hearing_back, args.repeat),
                       bench_web(args.hearing_back, 4 * args.hearing_back, 4, args.repeat),
-                      bench_imap(args.hearing_back, args.repeat)):  # fmt: skip
+                      bench_imap(args.hearing_back, args.repeat),
+                      bench_classify(args.hearing_back, args.repeat)):  # fmt: skip
             if found is not None:
                 results["hearing_back"].append(found)
                 print(found, file=sys.stderr)
@@ -338,6 +339,8 @@ def main() -> None:
             print(f"| {r['what']} | {r['events']:,} events | first import {r['first_s']} s ({r['first_per_s']:,}/s); again, all duplicates, {r['again_s']} s ({r['again_per_s']:,}/s) |")
         elif "requests" in r:
             print(f"| {r['what']} | {r['requests']:,} requests, {r['clients']} clients | {r['per_s']:,} requests/s |")
+        elif "classify_only_per_s" in r:
+            print(f"| {r['what']} | {r['messages']:,} messages | whole process {r['first_s']} s ({r['per_s']:,}/s); the classifier alone {r['classify_only_per_s']:,}/s |")
         else:
             print(f"| {r['what']} | {r['messages']:,} messages | first sync {r['first_s']} s ({r['per_s']:,}/s); nothing new {r['nothing_new_s']} s |")
 

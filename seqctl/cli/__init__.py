@@ -380,6 +380,8 @@ def tick(
         return
     for message in report.errors:
         output.note(message)
+    for key, why in sorted(report.paused_mailboxes.items()):
+        output.note(f"mailbox {key} paused: {why}")
     output.note(
         f"tick {report.now:%Y-%m-%dT%H:%M:%SZ}: claimed {report.claimed}, sent {report.sent}, tasks {report.tasks}, "
         f"branched {report.branched}, actions {report.actions}, exited {report.exited}, completed {report.completed}, "
@@ -704,7 +706,7 @@ def inbox_list(
     elif not rows:
         output.note("no inbound messages" + (" that matched nothing" if unmatched else ""))
     else:
-        output.table(rows, ["id", "received_at", "mailbox", "kind", "detail", "sender", "subject", "outcome"])
+        output.table(rows, ["id", "received_at", "kind", "reason", "address", "contact", "outcome"])
 
 
 @events_app.command("import")
@@ -821,6 +823,10 @@ def retry(enrollment_id: Annotated[int, typer.Argument(help="Enrollment id.")]) 
 
     retry_enrollment(database(), enrollment_id, now=now())
     output.note(f"enrollment {enrollment_id} queued again")
+
+
+# Commands kept in modules of their own register themselves on `app`.
+from seqctl.cli import mailbox_commands  # noqa: E402, F401
 
 
 def main() -> None:

@@ -33,6 +33,9 @@ class Outgoing:
     references: tuple[str, ...] = ()
     reply_to: str | None = None
     unsubscribe_url: str | None = None
+    # "none" sends no List-Unsubscribe at all: responders (RFC 5230 §4.6, Gmail's) then
+    # answer with out-of-office replies; "mailto" leaves the HTTPS URL out.
+    list_unsubscribe: str | None = None
 
 
 @lru_cache(maxsize=64)
@@ -55,10 +58,13 @@ def thread_subject(first_subject: str) -> str:
     return f"Re: {subject}"
 
 
-def list_unsubscribe(sender: str, url: str | None) -> tuple[str, str | None]:
-    """The List-Unsubscribe value and, for an HTTPS URL, the RFC 8058 List-Unsubscribe-Post."""
+def list_unsubscribe(sender: str, url: str | None, mode: str | None = None) -> tuple[str | None, str | None]:
+    """The List-Unsubscribe value (None: no header) and, for an HTTPS URL, the RFC 8058
+    List-Unsubscribe-Post. `mode` is the mailbox's or sequence's `list_unsubscribe`."""
+    if mode == "none":
+        return None, None
     mailto = f"<mailto:{split_address(sender)[1]}?subject=unsubscribe>"
-    if url:
+    if url and mode != "mailto":
         return f"<{url}>, {mailto}", "List-Unsubscribe=One-Click"
     return mailto, None
 
@@ -71,7 +77,7 @@ def build(message: Outgoing) -> str:
     Every value passes `_header`, which encodes non-ASCII text (RFC 2047) and refuses
     line breaks, so neither contact data nor a template can add a header.
     """
-    unsubscribe, one_click = list_unsubscribe(message.sender, message.unsubscribe_url)
+    unsubscribe, one_click = list_unsubscribe(message.sender, message.unsubscribe_url, message.list_unsubscribe)
     headers = [
         ("From", _address(message.sender)),
         ("To", _mailbox(message.recipient_name, message.recipient)),
@@ -85,10 +91,12 @@ def build(message: Outgoing) -> str:
         headers.append(("In-Reply-To", message.in_reply_to))
     if message.references:
         headers.append(("References", "\r\n ".join(message.references)))
-    headers.append(("List-Unsubscribe", unsubscribe))
+    if unsubscribe:
+        headers.append(("List-Unsubscribe", unsubscribe))
     if one_click:
         headers.append(("List-Unsubscribe-Post", one_click))
-    headers += [("X-Mailer", "seqctl"), ("MIME-Version", "1.0")]
+    # No X-Mailer: SpamAssassin's XM_RANDOM scores a short unknown one as random.
+    headers.append(("MIME-Version", "1.0"))
     text_part = _text_part("plain", message.text)
     if message.html is None:
         return _header_block(headers + text_part[0]) + text_part[1]

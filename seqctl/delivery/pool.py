@@ -15,6 +15,12 @@ from seqctl.delivery.transports import (
 )
 from seqctl.errors import InvalidInput
 from seqctl.spec.models import Mailbox
+from seqctl.tls import TlsPolicy
+
+
+def tls_policy(mailbox: Mailbox) -> TlsPolicy:
+    """The mailbox's own `tls:` and `ca_file:` (a URL's parameters may override them)."""
+    return TlsPolicy(require=mailbox.tls == "require", ca_file=mailbox.ca_file)
 
 
 class _Unusable(Transport):
@@ -40,7 +46,7 @@ def transport_for(mailbox: Mailbox) -> Transport:
     if url is None:
         return MaildirTransport(settings.outbox_path())
     try:
-        return SmtpTransport(SmtpSettings.from_url(url))
+        return SmtpTransport(SmtpSettings.from_url(url, tls_policy(mailbox)))
     except InvalidInput as exc:
         return _Unusable(f"mailbox {mailbox.key}: {exc}")
 

@@ -13,13 +13,13 @@ import hashlib
 import os
 import smtplib
 import socket
-import ssl
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from seqctl.errors import InvalidInput
+from seqctl.tls import TlsPolicy, TlsRequired, describe_tls_failure
 
 CONNECT_TIMEOUT_S = 30
 
@@ -181,10 +181,12 @@ class SmtpSettings:
     username: str | None
     password: str | None
     implicit_tls: bool
+    tls: TlsPolicy = field(default_factory=TlsPolicy)
 
     @classmethod
-    def from_url(cls, url: str) -> SmtpSettings:
-        """`smtp://user:pass@host:587` (STARTTLS when offered) or `smtps://…:465`."""
+    def from_url(cls, url: str, tls: TlsPolicy | None = None) -> SmtpSettings:
+        """`smtp://user:pass@host:587` (STARTTLS when offered) or `smtps://…:465`, with
+        optional `?tls=require&ca_file=/path` over the mailbox's `tls`."""
         parts = urlsplit(url)
         if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
             raise InvalidInput(
@@ -197,6 +199,7 @@ class SmtpSettings:
             username=unquote(parts.username) if parts.username else None,
             password=unquote(parts.password) if parts.password else None,
             implicit_tls=implicit,
+            tls=(tls or TlsPolicy()).with_query(parts.query, where="SMTP URL"),
         )
 
     def __repr__(self) -> str:  # never show the password
@@ -213,7 +216,7 @@ class SmtpTransport(Transport):
 
     def _connect(self) -> smtplib.SMTP:
         s = self.settings
-        context = ssl.create_default_context()
+        context = s.tls.context()
         client: smtplib.SMTP
         if s.implicit_tls:
             client = smtplib.SMTP_SSL(
@@ -228,6 +231,9 @@ class SmtpTransport(Transport):
             if client.has_extn("starttls"):
                 client.starttls(context=context)
                 client.ehlo()  # the session restarts after STARTTLS
+            elif s.tls.require:
+                client.close()
+                raise TlsRequired()
         if s.username:
             client.login(s.username, s.password or "")
         return client
@@ -240,7 +246,11 @@ class SmtpTransport(Transport):
                 self._client = self._connect()
             except smtplib.SMTPAuthenticationError as exc:
                 return SendResult(SendOutcome.MAILBOX_DOWN, f"SMTP login refused: {exc.smtp_code}")
-            except (OSError, smtplib.SMTPException) as exc:
+            except InvalidInput as exc:  # an unreadable ca_file
+                return SendResult(SendOutcome.MAILBOX_DOWN, exc.message)
+            except (OSError, smtplib.SMTPException, TlsRequired) as exc:
+                if tls_problem := describe_tls_failure(exc, f"{self.settings.host}:{self.settings.port}"):
+                    return SendResult(SendOutcome.MAILBOX_DOWN, tls_problem)
                 return SendResult(
                     SendOutcome.MAILBOX_DOWN,
                     f"cannot reach {self.settings.host}:{self.settings.port}: {_describe(exc)}",

@@ -38,12 +38,11 @@ class EventFact:
 def exit_reason(exit_on: Iterable[str], events: Iterable[EventFact]) -> str | None:
     """The exit reason of the earliest event that the sequence exits on, if any.
 
-    A soft bounce is a delivery hiccup, not a reason to stop.
+    A bounce, hard or soft, is a message that was not delivered (delay notices are no
+    events), so `bounced` stops both. A spam complaint always stops the enrollment.
     """
-    wanted = set(exit_on)
+    wanted = {*exit_on, "complained"}
     for event in sorted(events, key=lambda e: e.occurred_at):
-        if event.type == "bounced" and event.detail == "soft":
-            continue
         if event.type in wanted:
             return event.type
     return None

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
 from seqctl.errors import InvalidInput
+from seqctl.tls import TlsPolicy, TlsRequired, describe_tls_failure
 
 FETCH_CHUNK = 100
 TIMEOUT_SECONDS = 60
@@ -35,15 +36,17 @@ class ImapTarget:
     password: str = field(repr=False)
     folder: str
     implicit_tls: bool
+    tls: TlsPolicy = field(default_factory=TlsPolicy)
 
     def describe(self) -> str:
         scheme = "imaps" if self.implicit_tls else "imap"
         return f"{scheme}://{self.user}@{self.host}:{self.port}/{self.folder}"
 
 
-def parse_imap_url(url: str, *, where: str) -> ImapTarget:
+def parse_imap_url(url: str, *, where: str, tls: TlsPolicy | None = None) -> ImapTarget:
     """`imaps://user:pass@host:993/INBOX` (implicit TLS) or `imap://…:143/Folder`
-    (STARTTLS when the server offers it). User and password are percent-decoded."""
+    (STARTTLS when the server offers it), with optional `?tls=require&ca_file=/path` over
+    the mailbox's `tls`. User and password are percent-decoded."""
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -61,6 +64,7 @@ def parse_imap_url(url: str, *, where: str) -> ImapTarget:
         password=unquote(parts.password),
         folder=unquote(parts.path.lstrip("/")) or "INBOX",
         implicit_tls=implicit,
+        tls=(tls or TlsPolicy()).with_query(parts.query, where=where),
     )
 
 
@@ -79,14 +83,18 @@ class ImapFolder:
     def __enter__(self) -> ImapFolder:
         target = self.target
         try:
+            context = target.tls.context()
             if target.implicit_tls:
                 client: imaplib.IMAP4 = imaplib.IMAP4_SSL(
-                    target.host, target.port, ssl_context=ssl.create_default_context(), timeout=TIMEOUT_SECONDS
+                    target.host, target.port, ssl_context=context, timeout=TIMEOUT_SECONDS
                 )
             else:
                 client = imaplib.IMAP4(target.host, target.port, timeout=TIMEOUT_SECONDS)
+                self._client = client
                 if "STARTTLS" in client.capabilities:
-                    client.starttls(ssl_context=ssl.create_default_context())
+                    client.starttls(ssl_context=context)
+                elif target.tls.require:
+                    raise TlsRequired()
             self._client = client
             client.login(target.user, target.password)
             status, _ = client.select(_quoted(target.folder), readonly=True)
@@ -99,9 +107,14 @@ class ImapFolder:
         except ImapError:
             self.__exit__(None, None, None)
             raise
-        except (OSError, imaplib.IMAP4.error, ssl.SSLError, ValueError) as exc:
+        except (OSError, imaplib.IMAP4.error, ssl.SSLError, ValueError, TlsRequired) as exc:
             self.__exit__(None, None, None)
+            if tls_problem := describe_tls_failure(exc, target.describe()):
+                raise ImapError(tls_problem) from None
             raise ImapError(f"{target.describe()}: {_without(str(exc), target.password)}") from None
+        except InvalidInput as exc:  # an unreadable ca_file
+            self.__exit__(None, None, None)
+            raise ImapError(f"{target.describe()}: {exc.message}") from None
         return self
 
     def __exit__(self, *exc: object) -> None:

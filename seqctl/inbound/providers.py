@@ -28,9 +28,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from seqctl.errors import InvalidInput
+from seqctl.inbound import reasons
 
 FORMATS = ("jsonl", "sendgrid", "mailgun", "ses")
-EVENT_TYPES = ("opened", "clicked", "replied", "auto_replied", "bounced", "unsubscribed", "meeting_booked")
+EVENT_TYPES = (
+    "opened", "clicked", "replied", "auto_replied", "bounced", "unsubscribed", "complained", "meeting_booked",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,8 @@ class ProviderEvent:
     message_id: str | None = None  # with angle brackets
     email: str | None = None  # the recipient, when the provider names it
     url: str | None = None
-    detail: str | None = None  # bounces: hard | soft; complaints: complaint
+    detail: str | None = None  # bounces: hard | soft
+    reason: str | None = None  # bounces: SPEC §6's reason
     user_agent: str | None = None
     automated: str | None = None  # the provider's own verdict (e.g. SendGrid machine opens)
 
@@ -138,11 +142,14 @@ def _instant(value: Any) -> datetime:
     raise ValueError(f"no time in {value!r}")
 
 
-def _detail(kind: str, *, hard: bool, complaint: bool) -> str | None:
-    """A bounce's hard or soft; a complaint's mark (an unsubscribe that says why)."""
-    if kind == "bounced":
-        return "hard" if hard else "soft"
-    return "complaint" if complaint else None
+def _bounce(kind: str, *, status: str | None, text: str, reason: str | None = None) -> dict[str, str | None]:
+    """A bounce's hard or soft and its reason, read the way bounces by mail are
+    (`inbound.reasons`): hard only when the address is gone."""
+    if kind != "bounced":
+        return {}
+    found = reason or reasons.reason_of(reasons.first_status(status or "") or reasons.first_status(text),
+                                        reasons.first_reply_code(text), text)  # fmt: skip
+    return {"detail": "hard" if reasons.is_hard(found) else "soft", "reason": found}
 
 
 def _object(item: Any) -> dict[str, Any]:
@@ -157,19 +164,20 @@ def _object(item: Any) -> dict[str, Any]:
 def _jsonl(item: Any, line: int) -> ProviderEvent:
     item = _object(item)
     kind = item["type"]
-    if kind == "complained":
-        kind, item = "unsubscribed", {**item, "detail": "complaint"}
     if kind not in EVENT_TYPES:
-        raise ValueError(f"unknown type {kind!r}; use one of {', '.join(EVENT_TYPES)} or complained")
+        raise ValueError(f"unknown type {kind!r}; use one of {', '.join(EVENT_TYPES)}")
     message_id, email = _angle(item.get("message_id")), item.get("email")
     if message_id is None and not email:
         raise ValueError("an event names its message_id or the contact's email")
-    detail = item.get("detail")
+    detail, reason = item.get("detail"), item.get("reason")
+    if reason is not None and reason not in reasons.REASONS:
+        raise ValueError(f"unknown reason {reason!r}; use one of {', '.join(reasons.REASONS)}")
     if kind == "bounced":
-        detail = "soft" if item.get("soft") or detail == "soft" else "hard"
+        soft = item.get("soft") or detail == "soft" or (reason is not None and not reasons.is_hard(reason))
+        detail = "soft" if soft else "hard"
     return ProviderEvent(
         line=line, type=kind, at=_instant(item["at"]), dedupe_key=_key("jsonl", item.get("id"), item),
-        message_id=message_id, email=email, url=item.get("url"), detail=detail,
+        message_id=message_id, email=email, url=item.get("url"), detail=detail, reason=reason,
         user_agent=item.get("user_agent"),
     )  # fmt: skip
 
@@ -180,7 +188,7 @@ _SENDGRID = {
     "open": "opened",
     "click": "clicked",
     "bounce": "bounced",
-    "spamreport": "unsubscribed",
+    "spamreport": "complained",
     "unsubscribe": "unsubscribed",
     "group_unsubscribe": "unsubscribed",
 }
@@ -192,10 +200,11 @@ def _sendgrid(item: Any, line: int) -> ProviderEvent | None:
     if kind is None:
         return None
     # "blocked" is a refusal of this message, not of the address.
-    detail = _detail(kind, hard=item.get("type") != "blocked", complaint=item["event"] == "spamreport")
+    bounce = _bounce(kind, status=str(item.get("status") or ""), text=str(item.get("reason") or ""),
+                     reason="blocked" if item.get("type") == "blocked" else None)  # fmt: skip
     return ProviderEvent(
         line=line, type=kind, at=_instant(item["timestamp"]), dedupe_key=_key("sendgrid", item.get("sg_event_id"), item),
-        message_id=_angle(item.get("smtp-id")), email=item.get("email"), url=item.get("url"), detail=detail,
+        message_id=_angle(item.get("smtp-id")), email=item.get("email"), url=item.get("url"), **bounce,
         user_agent=item.get("useragent"), automated="machine open (SendGrid)" if item.get("sg_machine_open") else None,
     )  # fmt: skip
 
@@ -207,7 +216,7 @@ _MAILGUN = {
     "clicked": "clicked",
     "failed": "bounced",
     "unsubscribed": "unsubscribed",
-    "complained": "unsubscribed",
+    "complained": "complained",
 }
 
 
@@ -215,21 +224,29 @@ def _mailgun(item: Any, line: int) -> ProviderEvent | None:
     item = _object(item)
     data = _object(item["event-data"]) if "event-data" in item else item
     kind = _MAILGUN.get(data["event"])
-    if kind is None:
-        return None
-    detail = _detail(kind, hard=data.get("severity") == "permanent", complaint=data["event"] == "complained")
+    if kind is None or (kind == "bounced" and data.get("severity") == "temporary"):
+        return None  # Mailgun retries a temporary failure: a delay, not a bounce
+    status = data.get("delivery-status") or {}
+    bounce = _bounce(kind, status=str(status.get("enhanced-code") or ""),
+                     text=f"{status.get('code') or ''} {status.get('message') or ''} {status.get('description') or ''} "
+                          f"{data.get('reason') or ''}")  # fmt: skip
     headers = (data.get("message") or {}).get("headers") or {}
     client = data.get("client-info") or {}
     return ProviderEvent(
         line=line, type=kind, at=_instant(data["timestamp"]), dedupe_key=_key("mailgun", data.get("id"), data),
         message_id=_angle(headers.get("message-id")), email=data.get("recipient"), url=data.get("url"),
-        detail=detail, user_agent=client.get("user-agent"),
+        user_agent=client.get("user-agent"), **bounce,
     )  # fmt: skip
 
 
 # -- Amazon SES event publishing (SNS or Firehose) -------------------------------------------
 
-_SES = {"open": "opened", "click": "clicked", "bounce": "bounced", "complaint": "unsubscribed"}
+_SES = {"open": "opened", "click": "clicked", "bounce": "bounced", "complaint": "complained"}
+# SES's bounceSubType, where it names the cause.
+_SES_REASONS = {
+    "NoEmail": "user_unknown", "MailboxFull": "mailbox_full", "MessageTooLarge": "too_large",
+    "ContentRejected": "blocked", "AttachmentRejected": "blocked", "OnAccountSuppressionList": "user_unknown",
+}  # fmt: skip
 
 
 def _ses(item: Any, line: int) -> ProviderEvent | None:
@@ -244,14 +261,17 @@ def _ses(item: Any, line: int) -> ProviderEvent | None:
     body = _object(item.get(name) or {})
     headers = {h.get("name", "").lower(): h.get("value") for h in mail.get("headers") or [] if isinstance(h, dict)}
     message_id = headers.get("message-id") or (mail.get("commonHeaders") or {}).get("messageId")
-    detail = _detail(kind, hard=body.get("bounceType") == "Permanent", complaint=name == "complaint")
     recipients = body.get("bouncedRecipients") or body.get("complainedRecipients") or []
+    first = next((r for r in recipients if isinstance(r, dict)), {})
+    subtype = str(body.get("bounceSubType") or "")
+    bounce = _bounce(kind, status=str(first.get("status") or ""), text=f"{first.get('diagnosticCode') or ''} {subtype}",
+                     reason=_SES_REASONS.get(subtype) or ("user_unknown" if subtype == "Suppressed" else None))  # fmt: skip
     email = next((r.get("emailAddress") for r in recipients if isinstance(r, dict)), None)
     destination = mail.get("destination") or []
     own_id = f"{mail.get('messageId')}:{name}:{body.get('timestamp') or body.get('feedbackId') or ''}:{body.get('link') or ''}"
     return ProviderEvent(
         line=line, type=kind, at=_instant(body.get("timestamp") or mail["timestamp"]),
         dedupe_key=_key("ses", own_id, item), message_id=_angle(message_id),
-        email=email or (destination[0] if destination else None), url=body.get("link"), detail=detail,
-        user_agent=body.get("userAgent"),
+        email=email or (destination[0] if destination else None), url=body.get("link"),
+        user_agent=body.get("userAgent"), **bounce,
     )  # fmt: skip

@@ -56,7 +56,8 @@ def import_events(db: Database, path: str, fmt: str, *, now: datetime) -> Import
                 automated = automated_reason(method="GET", user_agent=event.user_agent, seconds_since_sent=since)
             applied = apply_event(
                 tx, catalog, contact, event.type, message_id=message.message_id if message else None,
-                at=event.at, now=now, detail=event.detail, source=f"import:{fmt}", dedupe_key=event.dedupe_key,
+                at=event.at, now=now, detail=event.detail, reason=event.reason, source=f"import:{fmt}",
+                dedupe_key=event.dedupe_key,
                 url=event.url, automated=automated,
             )  # fmt: skip
             if not applied.recorded:

@@ -16,12 +16,24 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from datetime import datetime, time
+from datetime import date, datetime, time
 from pathlib import Path
 
 from seqctl import settings
+from seqctl.delivery.pool import tls_policy
 from seqctl.errors import InvalidInput
-from seqctl.inbound.classify import AUTO_REPLY, BOUNCE, UNSUBSCRIBE, Classified, classify, resume_after
+from seqctl.inbound.classify import (
+    AUTO_REPLY,
+    BOUNCE,
+    COMPLAINT,
+    DELIVERY_REPORT,
+    UNCLASSIFIED,
+    UNSUBSCRIBE,
+    Classified,
+    classify,
+    resume_after,
+    unclassified,
+)  # fmt: skip
 from seqctl.inbound.imap import FETCH_CHUNK, ImapError, ImapFolder, ImapTarget, parse_imap_url
 from seqctl.services.catalog import Catalog
 from seqctl.services.operations import apply_event
@@ -33,7 +45,10 @@ from seqctl.store import sends
 from seqctl.store.db import Database, Tx
 from seqctl.store.records import Contact
 
-EVENT_OF = {"reply": "replied", AUTO_REPLY: "auto_replied", BOUNCE: "bounced", UNSUBSCRIBE: "unsubscribed"}
+EVENT_OF = {
+    "reply": "replied", AUTO_REPLY: "auto_replied", BOUNCE: "bounced", UNSUBSCRIBE: "unsubscribed",
+    COMPLAINT: "complained",
+}  # fmt: skip
 DEFAULT_AWAY_DAYS = 3
 
 
@@ -104,7 +119,7 @@ def sync_imap(
             report.errors.append(f"mailbox {key}: {reference} is not set in the environment")
             continue
         try:
-            target = parse_imap_url(url, where=f"mailbox {key} imap")
+            target = parse_imap_url(url, where=f"mailbox {key} imap", tls=tls_policy(catalog.mailboxes[key]))
             _sync_folder(db, catalog, key, target, now=now, away_days=away_days, report=report)
         except (ImapError, InvalidInput) as exc:
             report.errors.append(f"mailbox {key}: {exc}")
@@ -147,7 +162,7 @@ def read_messages(
     with db.read() as tx:
         rows = inbound_store.listing(tx, unmatched_only=unmatched_only, mailbox_key=mailbox_key, limit=limit)
     return [
-        {key: value.isoformat() if isinstance(value, datetime) else value for key, value in row.items()}
+        {key: value.isoformat() if isinstance(value, datetime | date) else value for key, value in row.items()}
         for row in rows
     ]
 
@@ -160,8 +175,7 @@ def apply_message(
     try:
         found = classify(raw)
     except Exception:  # a message nobody can parse is kept as unclassified, never stops the sync
-        found = Classified("unclassified", None, (), "", None, None, ())
-    detail = found.bounce or (found.returns_on.isoformat() if found.returns_on else None)
+        found = unclassified()
     with db.write() as tx:
         # The record is claimed first: a sync running at the same time (another cron host)
         # waits for this transaction, then finds the message taken and skips it.
@@ -169,15 +183,19 @@ def apply_message(
             found.message_id and inbound_store.recorded_message_ids(tx, mailbox_key, [found.message_id])
         ) or not inbound_store.claim(  # the same message read before from another place, or by another sync
             tx, now=now, source_key=source_key, mailbox_key=mailbox_key, message_id=found.message_id,
-            sender=found.sender, subject=found.subject[:998], kind=found.kind, detail=detail,
+            sender=found.sender, subject=found.subject[:998], kind=found.kind, detail=found.bounce,
+            reason=found.reason, address=(found.address or "")[:320] or None, returns_on=found.returns_on,
             received_at=found.sent_at,
         ):  # fmt: skip
             report.skipped += 1
             return
-        contact = _match(tx, catalog, found, mailbox_key) if found.kind != "unclassified" else None
-        outcome = (
-            "unmatched" if contact is None else _apply(tx, catalog, contact, found, now, away_days, report)
-        )
+        contact = _match(tx, catalog, found, mailbox_key) if found.kind != UNCLASSIFIED else None
+        if contact is None:
+            outcome = "unmatched"
+        elif found.kind == DELIVERY_REPORT:
+            outcome = "delay notice: no effect" if found.action == "delayed" else "delivery report: no effect"
+        else:
+            outcome = _apply(tx, catalog, contact, found, now, away_days, report)
         inbound_store.settle(tx, source_key, contact_id=contact.id if contact else None, outcome=outcome[:200])
     report.read += 1
     report.count(found.kind)
@@ -192,10 +210,8 @@ def _match(tx: Tx, catalog: Catalog, found: Classified, mailbox_key: str | None)
         message = sends.by_message_id(tx, message_id)
         if message is not None:
             return contact_store.by_email(tx, message.recipient)
-    address = found.bounced if found.kind == BOUNCE else found.sender
-    if not address:
-        return None
-    contact = contact_store.by_email(tx, address)
+    candidates = [f.address for f in found.failures] if found.failures else [found.address]
+    contact = next((c for a in candidates if a and (c := contact_store.by_email(tx, a)) is not None), None)
     if contact is None:
         return None
     if not any(
@@ -219,10 +235,10 @@ def _apply(
     event = apply_event(
         tx, catalog, contact, EVENT_OF[found.kind], message_id=message_id, at=found.sent_at or now, now=now,
         detail=found.bounce, source="inbox", dedupe_key=f"inbox:{found.message_id}" if found.message_id else None,
-        sender=found.sender,
+        sender=found.sender, reason=found.reason,
     )  # fmt: skip
     report.exited += len(event.exited)
-    parts = [f"{EVENT_OF[found.kind]}" + (f" ({found.bounce})" if found.bounce else "")]
+    parts = [EVENT_OF[found.kind] + (f" ({found.bounce}, {found.reason})" if found.bounce else "")]
     if event.suppressed:
         parts.append("suppressed")
     if event.exited:

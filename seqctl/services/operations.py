@@ -8,13 +8,16 @@ from typing import Any
 
 from seqctl import settings
 from seqctl.engine.flow import exit_reason
+from seqctl.engine.reputation import breaker_reason
 from seqctl.engine.schedule import sequence_start
 from seqctl.errors import InvalidInput, NotFound
+from seqctl.inbound.reasons import SENDER_SIDE
 from seqctl.services.catalog import Catalog
 from seqctl.services.contacts import normalise_email, read_csv
 from seqctl.services.progress import advance_values, calendar_of, facts_for
 from seqctl.spec.models import EXIT_EVENTS, EmailStep, check_timezone
 from seqctl.store import activity, sends
+from seqctl.store import catalog as catalog_store
 from seqctl.store import contacts as contact_store
 from seqctl.store import enrollments as enrollment_store
 from seqctl.store.db import Database
@@ -27,9 +30,10 @@ EVENT_TYPES = (
     "auto_replied",
     "bounced",
     "unsubscribed",
+    "complained",
     "meeting_booked",
 )
-SUPPRESSING = {"unsubscribed": "unsubscribed", "bounced": "bounced"}
+SUPPRESSING = {"unsubscribed": "unsubscribed", "bounced": "bounced", "complained": "complained"}
 
 
 @dataclass
@@ -341,6 +345,7 @@ class EventReport:
     recorded: bool
     suppressed: bool = False
     exited: list[int] = field(default_factory=list)
+    mailbox_paused: str | None = None  # the reputation breaker held the sending mailbox
 
 
 def record_event(
@@ -393,51 +398,74 @@ def apply_event(
     url: str | None = None,
     automated: str | None = None,
     sender: str | None = None,
+    reason: str | None = None,
 ) -> EventReport:
     """Record a checked event in `tx`; suppress and exit what it stops.
 
-    A reply (from `sender`, else the contact) also ends the enrollments of everyone at the
-    same company in sequences that exit on `domain_replied`."""
+    An event that names no message counts for the last email the contact was sent by then
+    (SPEC §1), so that per-step stats see it. A reply (from `sender`, else the contact)
+    also ends the enrollments of everyone at the same company in sequences that exit on
+    `domain_replied`. A bounce for a reason of the sender's (`blocked`, `auth_failed`,
+    `rate_limited`) suppresses no one."""
     if event_type == "bounced" and detail is None:
         detail = "hard"
+    if message_id is None:
+        latest = sends.latest_sent_to(tx, contact.email, at)
+        message_id = latest.message_id if latest is not None else None
     if not activity.record_event(
         tx, contact_id=contact.id, type=event_type, occurred_at=at, now=now, message_id=message_id,
-        detail=detail, source=source, dedupe_key=dedupe_key, url=url, automated=automated,
+        detail=detail, source=source, dedupe_key=dedupe_key, url=url, automated=automated, reason=reason,
     ):  # fmt: skip
         return EventReport(recorded=False)
     report = EventReport(recorded=True)
     if event_type == "bounced" and detail == "soft":
-        return _soft_bounce(tx, catalog, contact, at=at, now=now, report=report)
-    if event_type in SUPPRESSING:
-        reason = "complained" if detail == "complaint" else SUPPRESSING[event_type]
-        report.suppressed = activity.suppress(tx, contact.email, "address", reason, now)
+        report.suppressed = _soft_bounce_suppresses(tx, contact, reason, at=at, now=now)
+    elif event_type in SUPPRESSING:
+        report.suppressed = activity.suppress(tx, contact.email, "address", SUPPRESSING[event_type], now)
     if event_type in EXIT_EVENTS:  # opens and clicks stop nothing
         report.exited = apply_exit_rules(tx, catalog, contact, now=now)
     if event_type == "replied":
         report.exited += exit_company(tx, catalog, sender or contact.email, now=now)
+    if event_type in ("bounced", "complained") and message_id is not None:
+        report.mailbox_paused = guard_reputation(tx, catalog, message_id, now=now)
     return report
+
+
+def guard_reputation(tx: Any, catalog: Catalog, message_id: str, *, now: datetime) -> str | None:
+    """Hold the mailbox that sent this message when its recent bounces or complaints pass
+    its thresholds; returns the reason when this event is the one that held it."""
+    message = sends.by_message_id(tx, message_id)
+    if message is None or message.mailbox_key not in catalog.mailboxes:
+        return None
+    limits = catalog.mailboxes[message.mailbox_key].reputation
+    _, bounced, complained = sends.reputation(
+        tx, message.mailbox_key, window=limits.window, bounce_reasons=tuple(SENDER_SIDE)
+    )
+    reason = breaker_reason(
+        bounced=bounced, complained=complained, window=limits.window, bounce_rate=limits.bounce_rate,
+        complaint_rate=limits.complaint_rate,
+    )  # fmt: skip
+    if reason is not None and catalog_store.hold_mailbox(tx, message.mailbox_key, reason, now):
+        return f"mailbox {message.mailbox_key} paused: {reason}"
+    return None
 
 
 SOFT_BOUNCE_WINDOW = timedelta(days=30)
 
 
-def _soft_bounce(
-    tx: Any, catalog: Catalog, contact: Contact, *, at: datetime, now: datetime, report: EventReport
-) -> EventReport:
-    """A soft bounce is recorded and the sequence goes on (the receiving server may still
-    deliver, so nothing is sent again); the Nth within 30 days (SEQCTL_SOFT_BOUNCE_LIMIT,
-    default 3) counts as a hard bounce: the address is suppressed and exits on `bounced`."""
+def _soft_bounce_suppresses(tx: Any, contact: Contact, reason: str | None, *, at: datetime, now: datetime) -> bool:
+    """A soft bounce leaves the address mailable (a full mailbox empties, a suspended account
+    comes back), until the Nth of the recipient's own within 30 days (SEQCTL_SOFT_BOUNCE_LIMIT,
+    default 3). Bounces for the sender's reasons are not the recipient's and never count."""
+    if reason in SENDER_SIDE:
+        return False
     limit = settings.soft_bounce_limit()
-    count = activity.count_events(tx, contact.id, "bounced", detail="soft", since=at - SOFT_BOUNCE_WINDOW)
+    count = activity.count_events(
+        tx, contact.id, "bounced", detail="soft", since=at - SOFT_BOUNCE_WINDOW, except_reasons=SENDER_SIDE
+    )
     if limit == 0 or count < limit:
-        return report
-    report.suppressed = activity.suppress(tx, contact.email, "address", "bounced", now)
-    for e in enrollment_store.open_for_contact(tx, contact.id):
-        if "bounced" in catalog.by_id[e.sequence_id].model.exit_on and _exit(
-            tx, e, "bounced", f"{count} soft bounces within {SOFT_BOUNCE_WINDOW.days} days", now
-        ):
-            report.exited.append(e.id)
-    return report
+        return False
+    return activity.suppress(tx, contact.email, "address", "bounced", now)
 
 
 def apply_exit_rules(tx: Any, catalog: Catalog, contact: Contact, *, now: datetime) -> list[int]:

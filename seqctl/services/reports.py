@@ -20,7 +20,7 @@ WAITING = {
     "task": "waiting for a manual task",
     "unknown_send": "send outcome unknown: resolve it",
     "limit": "held by a mailbox limit",
-    "mailbox": "mailbox paused (server down or refusing)",
+    "mailbox": "mailbox paused",
     "retry": "retrying after a transient failure",
     "out_of_office": "out of office until the return date",
     "config": "held until the configuration is fixed",
@@ -198,6 +198,7 @@ def _email_counts(
     engagement_rows: list[dict[str, Any]],
 ) -> dict[str, Any]:
     counts = dict.fromkeys(("sent", "unknown", "failed", "bounced", *ENGAGEMENT), 0)
+    bounce_events = 0
     for row in message_rows:
         if row["sequence_id"] == sid and row["step"] == step_id and row["variant"] == variant:
             if row["status"] in ("sent", "unknown", "failed", "bounced"):
@@ -206,8 +207,10 @@ def _email_counts(
         if row["sequence_id"] == sid and row["step"] == step_id and row["variant"] == variant:
             if row["type"] in ENGAGEMENT:
                 counts[row["type"]] += row["count"]
-            elif row["type"] == "bounced" and row["detail"] != "soft":
-                counts["bounced"] = max(counts["bounced"], row["count"])
+            elif row["type"] == "bounced":  # hard or soft: not delivered (delays are no events)
+                bounce_events += row["count"]
+    # A bounce may be both a message refused while sending and a report that came back.
+    counts["bounced"] = max(counts["bounced"], bounce_events)
     return _with_rates(counts)
 
 

@@ -148,6 +148,9 @@ class Work:
         self.counts, self.errors = Counter(), []
 
 
+HELD_RECHECK = timedelta(minutes=15)
+
+
 class BatchRunner:
     def __init__(
         self,
@@ -169,6 +172,8 @@ class BatchRunner:
         records = self.catalog.mailbox_records
         self.mailbox_paused = {key: r.paused_until for key, r in records.items() if r.paused_until}
         self.mailbox_outages = {key: r.outages for key, r in records.items() if r.outages}
+        # Held until an operator resumes it (`mailbox pause`, the reputation breaker).
+        self.mailbox_held = {key: r.held_reason for key, r in records.items() if r.held_reason}
         # A per_day/per_hour limit that held a mailbox holds it for the rest of this tick
         # (the clock is read once); later emails are deferred without rendering them.
         self.held_mailboxes: dict[str, tuple[datetime, str]] = {}
@@ -550,6 +555,11 @@ class BatchRunner:
         work.state = STOPPED  # unless the outcome moves it on
         # Checked here rather than with the other checks: an earlier email of this batch
         # may have found the mailbox down or at its limit.
+        if mailbox.key in self.mailbox_held:
+            # Looked at again every HELD_RECHECK; `mailbox resume` makes them due at once.
+            why = f"mailbox {mailbox.key} paused: {self.mailbox_held[mailbox.key]}"
+            self._defer(work, self.now + HELD_RECHECK, "mailbox", why)
+            return None
         paused_until = self.mailbox_paused.get(mailbox.key)
         if paused_until is not None and paused_until > self.now:
             self._defer(work, paused_until, "mailbox", f"mailbox {mailbox.key} paused")
@@ -672,6 +682,7 @@ class BatchRunner:
             in_reply_to=history[-1].message_id if step.thread and history else None,
             references=tuple(m.message_id for m in history) if step.thread else (),
             reply_to=mailbox.reply_to, unsubscribe_url=self._unsubscribe_url(mailbox, message_id, work.contact.email),
+            list_unsubscribe=work.loaded.model.list_unsubscribe or mailbox.list_unsubscribe,
         ))  # fmt: skip
         return PreparedSend(
             existing.id if existing else None, attempt, message_id, raw, subject,
@@ -796,6 +807,7 @@ class BatchRunner:
             return
         attempts = work.attempts + 1
         if attempts >= self.max_attempts:
+            work.update(attempts=attempts)  # what `queue --failed` shows agrees with the message
             self._fail(work, step.id, f"gave up after {attempts} attempts: {result.detail}")
             return
         self._record(

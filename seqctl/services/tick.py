@@ -40,6 +40,9 @@ class TickReport:
     lost_lease: int = 0
     errors: list[str] = field(default_factory=list)
     due: list[dict[str, Any]] = field(default_factory=list)
+    # Mailboxes held by an operator or the reputation breaker, with why: none of their
+    # emails goes out until `seqctl mailbox resume`.
+    paused_mailboxes: dict[str, str] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -87,6 +90,11 @@ class Tick:
             return self._run(limit)
 
     def _run(self, limit: int | None) -> TickReport:
+        from seqctl.store import catalog as catalog_store
+
+        with self.db.read() as tx:
+            records = catalog_store.mailboxes(tx)
+        self.report.paused_mailboxes = {k: r.held_reason for k, r in records.items() if r.held_reason}
         remaining = limit
         runner = None
         try:

@@ -26,7 +26,9 @@ from seqctl.spec.durations import Duration, parse_duration
 
 _KEY = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-EXIT_EVENTS = ("replied", "bounced", "unsubscribed", "meeting_booked", "auto_replied", "domain_replied")
+EXIT_EVENTS = (
+    "replied", "bounced", "unsubscribed", "complained", "meeting_booked", "auto_replied", "domain_replied",
+)  # fmt: skip
 BRANCH_EVENTS = ("opened", "clicked", "replied")
 TASK_KINDS = ("email", "call", "linkedin", "todo")
 
@@ -89,6 +91,25 @@ class Limits(Strict):
         return value
 
 
+def _percent(value: Any) -> Any:
+    if isinstance(value, str) and value.strip().endswith("%"):
+        return value.strip()[:-1]
+    return value
+
+
+Percent = Annotated[float, BeforeValidator(_percent), Field(ge=0, le=100)]
+ListUnsubscribe = Literal["one-click", "mailto", "none"]
+
+
+class Reputation(Strict):
+    """The mailbox breaker (SPEC §5): pause sending when, over the last `window` sends,
+    bounces (hard, or blocked / auth_failed / rate_limited) or spam complaints pass a rate."""
+
+    bounce_rate: Percent = Field(default=5.0, description="percent of the last `window` sends, e.g. 5%")
+    complaint_rate: Percent = Field(default=0.3, description="percent of the last `window` sends, e.g. 0.3%")
+    window: int = Field(default=100, ge=10, le=100_000)
+
+
 class Mailbox(Strict):
     key: Key
     from_: str = Field(alias="from", min_length=3)
@@ -107,6 +128,26 @@ class Mailbox(Strict):
         description="Public https:// address of `seqctl serve` for this mailbox's open pixel, click "
         "redirects and one-click unsubscribe",
     )
+    list_unsubscribe: ListUnsubscribe | None = Field(
+        default=None,
+        description="The List-Unsubscribe header: one-click (HTTPS + RFC 8058, needs tracking_url or "
+        "unsubscribe_url), mailto, or none (out-of-office replies then reach you); default: one-click "
+        "when configured, else mailto",
+    )
+    reputation: Reputation = Reputation()
+    tls: Literal["auto", "require"] = Field(
+        default="auto",
+        description="require: never send the password to an SMTP/IMAP server that offers no STARTTLS",
+    )
+    ca_file: str | None = Field(
+        default=None, description="A CA bundle (PEM) to verify this mailbox's SMTP and IMAP servers with"
+    )
+
+    @model_validator(mode="after")
+    def _one_click_has_a_url(self) -> Mailbox:
+        if self.list_unsubscribe == "one-click" and not (self.unsubscribe_url or self.tracking_url):
+            raise ValueError("list_unsubscribe: one-click needs an unsubscribe_url or a tracking_url")
+        return self
 
     @field_validator("from_", "reply_to")
     @classmethod
@@ -409,8 +450,13 @@ class Sequence(Strict):
         description="No enrollment starts before this date or local time (in the contact's zone)",
     )
     exit_on: list[
-        Literal["replied", "bounced", "unsubscribed", "meeting_booked", "auto_replied", "domain_replied"]
+        Literal[
+            "replied", "bounced", "unsubscribed", "complained", "meeting_booked", "auto_replied", "domain_replied"
+        ]
     ] = Field(default_factory=lambda: ["replied", "bounced", "unsubscribed", "meeting_booked"])
+    list_unsubscribe: ListUnsubscribe | None = Field(
+        default=None, description="Overrides the mailbox's list_unsubscribe for this sequence's emails"
+    )
     tracking: Tracking | bool = Field(
         default=False,
         description="Opt in to open and click tracking (true, or {opens, clicks}); needs the mailbox's "

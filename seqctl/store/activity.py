@@ -75,6 +75,7 @@ def record_event(
     dedupe_key: str | None = None,
     url: str | None = None,
     automated: str | None = None,
+    reason: str | None = None,
 ) -> bool:
     """Store an event; with a `dedupe_key` seen before, store nothing and return False."""
     if dedupe_key is not None:
@@ -84,16 +85,21 @@ def record_event(
         insert(EV).values(
             contact_id=contact_id, type=type, occurred_at=occurred_at, recorded_at=now,
             message_id=message_id, detail=detail, source=source, dedupe_key=dedupe_key, url=url,
-            automated=automated,
+            automated=automated, reason=reason,
         )
     )  # fmt: skip
     return True
 
 
-def count_events(tx: Connection, contact_id: int, type: str, *, detail: str | None, since: datetime) -> int:
+def count_events(
+    tx: Connection, contact_id: int, type: str, *, detail: str | None, since: datetime,
+    except_reasons: Iterable[str] = (),
+) -> int:  # fmt: skip
     query = select(func.count()).where(EV.c.contact_id == contact_id, EV.c.type == type, EV.c.occurred_at >= since)
     if detail is not None:
         query = query.where(EV.c.detail == detail)
+    if except_reasons:
+        query = query.where(or_(EV.c.reason.is_(None), EV.c.reason.not_in(list(except_reasons))))
     return int(tx.execute(query).scalar_one())
 
 
@@ -114,7 +120,7 @@ def recent_clicks(tx: Connection, message_id: str, since: datetime) -> list[tupl
 
 _EVENT_COLUMNS = [
     EV.c.id, EV.c.contact_id, EV.c.type, EV.c.occurred_at, EV.c.message_id, EV.c.detail, EV.c.source,
-    MSG.c.enrollment_id, MSG.c.step_id, EV.c.url, EV.c.automated,
+    MSG.c.enrollment_id, MSG.c.step_id, EV.c.url, EV.c.automated, EV.c.reason,
 ]  # fmt: skip
 
 

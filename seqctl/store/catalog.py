@@ -18,8 +18,11 @@ ST = StepRow.__table__
 
 def mailboxes(tx: Connection) -> dict[str, MailboxRecord]:
     rows = tx.execute(
-        select(M.c.id, M.c.key, M.c.definition, M.c.paused_until, M.c.pause_reason, M.c.outages)
-    )
+        select(
+            M.c.id, M.c.key, M.c.definition, M.c.paused_until, M.c.pause_reason, M.c.outages, M.c.held_reason,
+            M.c.held_at,
+        )
+    )  # fmt: skip
     return {row.key: MailboxRecord(*row) for row in rows}
 
 
@@ -57,6 +60,22 @@ def record_outage(tx: Connection, key: str, reason: str) -> int:
 
 def pause_mailbox(tx: Connection, key: str, until: datetime) -> None:
     tx.execute(update(M).where(M.c.key == key).values(paused_until=until))
+
+
+def hold_mailbox(tx: Connection, key: str, reason: str, now: datetime) -> bool:
+    """Hold the mailbox's sending until `release_mailbox`; False when it was held already."""
+    held = tx.execute(
+        update(M).where(M.c.key == key, M.c.held_reason.is_(None)).values(held_reason=reason, held_at=now)
+    )
+    return bool(held.rowcount)
+
+
+def release_mailbox(tx: Connection, key: str) -> bool:
+    """Release a held mailbox (and forget its outages); False when it was not held."""
+    released = tx.execute(
+        update(M).where(M.c.key == key, M.c.held_reason.is_not(None)).values(held_reason=None, held_at=None)
+    )
+    return bool(released.rowcount)
 
 
 def clear_outage(tx: Connection, key: str) -> None:

@@ -164,6 +164,18 @@ def move_step(tx: Connection, sequence_id: int, from_step: str, to_step: str, no
     return result.rowcount
 
 
+def release_mailbox_waits(tx: Connection, sequence_ids: list[int], now: datetime) -> int:
+    """Make the enrollments that wait for these sequences' mailbox due now."""
+    if not sequence_ids:
+        return 0
+    result = tx.execute(
+        update(E)
+        .where(E.c.sequence_id.in_(sequence_ids), E.c.waiting_on == "mailbox", E.c.status.in_(("active", "scheduled")))
+        .values(next_run_at=now, waiting_on=None, last_error=None, updated_at=now)
+    )
+    return result.rowcount
+
+
 def exit_on_step(tx: Connection, sequence_id: int, step: str, reason: str, detail: str, now: datetime) -> int:
     result = tx.execute(
         update(E)

@@ -7,9 +7,10 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
-from seqctl.store.tables import InboundRow, InboxCursorRow
+from seqctl.store.tables import ContactRow, InboundRow, InboxCursorRow
 
 IN = InboundRow.__table__
+CONTACTS = ContactRow.__table__
 CUR = InboxCursorRow.__table__
 
 
@@ -40,11 +41,12 @@ def settle(tx: Connection, source_key: str, *, contact_id: int | None, outcome: 
 def listing(
     tx: Connection, *, unmatched_only: bool = False, mailbox_key: str | None = None, limit: int = 100
 ) -> list[dict[str, Any]]:
-    """The newest messages read, newest first."""
+    """The newest messages read, newest first, with the matched contact's address."""
     query = select(
-        IN.c.id, IN.c.mailbox_key.label("mailbox"), IN.c.kind, IN.c.detail, IN.c.sender, IN.c.subject,
+        IN.c.id, IN.c.mailbox_key.label("mailbox"), IN.c.kind, IN.c.detail.label("bounce"), IN.c.reason,
+        IN.c.address, IN.c.returns_on, CONTACTS.c.email.label("contact"), IN.c.sender, IN.c.subject,
         IN.c.outcome, IN.c.received_at, IN.c.recorded_at, IN.c.message_id,
-    )
+    ).select_from(IN.outerjoin(CONTACTS, CONTACTS.c.id == IN.c.contact_id))
     if unmatched_only:
         query = query.where(IN.c.contact_id.is_(None))
     if mailbox_key is not None:

@@ -96,6 +96,7 @@ class Event:
     step_id: str | None = None
     url: str | None = None  # a click's link
     automated: str | None = None  # why an open or click looks like a machine
+    reason: str | None = None  # a bounce's
 
 
 @dataclass(frozen=True)
@@ -131,3 +132,5 @@ class MailboxRecord:
     paused_until: datetime | None
     pause_reason: str | None
     outages: int
+    held_reason: str | None = None  # held until an operator resumes it
+    held_at: datetime | None = None

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     bindparam,
+    case,
     exists,
     func,
     insert,
@@ -27,7 +28,7 @@ from sqlalchemy import (
 from seqctl.store import activity
 from seqctl.store.columns import UTCDateTime
 from seqctl.store.records import Message
-from seqctl.store.tables import MailboxRow, MessageRow
+from seqctl.store.tables import EventRow, MailboxRow, MessageRow
 
 MSG = MessageRow.__table__
 M = MailboxRow.__table__
@@ -223,3 +224,27 @@ def for_enrollments(tx: Connection, enrollment_ids: list[int]) -> dict[int, list
     for row in rows:
         found.setdefault(row.enrollment_id, []).append(_record(row))
     return found
+
+
+def reputation(
+    tx: Connection, mailbox_key: str, *, window: int, bounce_reasons: tuple[str, ...]
+) -> tuple[int, int, int]:
+    """(sends, bounced, complained) over the mailbox's last `window` sends: how many of
+    those messages got a hard bounce or one for a reason in `bounce_reasons`, and how
+    many a spam complaint."""
+    ev = EventRow.__table__
+    recent = (
+        select(MSG.c.message_id)
+        .where(MSG.c.mailbox_key == mailbox_key, MSG.c.status.in_(("sent", "bounced")), MSG.c.sent_at.is_not(None))
+        .order_by(MSG.c.sent_at.desc(), MSG.c.id.desc())
+        .limit(window)
+        .subquery()
+    )
+    sends = int(tx.execute(select(func.count()).select_from(recent)).scalar_one())
+    bounced_event = (ev.c.type == "bounced") & ((ev.c.detail == "hard") | ev.c.reason.in_(bounce_reasons))
+    counted = select(
+        func.count(func.distinct(case((bounced_event, ev.c.message_id)))),
+        func.count(func.distinct(case((ev.c.type == "complained", ev.c.message_id)))),
+    ).where(ev.c.message_id.in_(select(recent.c.message_id)))
+    bounced, complained = tx.execute(counted).one()
+    return sends, int(bounced), int(complained)

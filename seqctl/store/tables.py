@@ -8,7 +8,7 @@ due again by itself and every later write of that tick is fenced by the token.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint, text
@@ -37,6 +37,10 @@ class MailboxRow(SQLModel, table=True):
     pause_reason: str | None = None
     # Consecutive failed attempts to reach the mailbox's server; the pause doubles with each.
     outages: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # Held until an operator resumes it (`seqctl mailbox pause`, or the reputation breaker):
+    # unlike `paused_until`, no clock releases it.
+    held_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    held_at: datetime | None = _when()
     updated_at: datetime | None = _when(nullable=False)
 
 
@@ -187,6 +191,7 @@ class EventRow(SQLModel, table=True):
     message_id: str | None = Field(default=None, max_length=255, index=True)
     type: str = Field(max_length=30)
     detail: str | None = Field(default=None, max_length=100)
+    reason: str | None = Field(default=None, max_length=30)  # a bounce's (SPEC §6 vocabulary)
     source: str = Field(default="manual", max_length=30)
     dedupe_key: str | None = Field(default=None, unique=True, max_length=255)
     # A click's link (the URL that was in the email).
@@ -221,8 +226,12 @@ class InboundRow(SQLModel, table=True):
     message_id: str | None = Field(default=None, max_length=255)
     sender: str | None = Field(default=None, max_length=320)
     subject: str | None = Field(default=None, max_length=998)
-    kind: str = Field(max_length=20)  # reply | auto_reply | bounce | unsubscribe
-    detail: str | None = Field(default=None, max_length=100)
+    kind: str = Field(max_length=20)  # one of inbound.classify.KINDS
+    detail: str | None = Field(default=None, max_length=100)  # a bounce's hard | soft
+    reason: str | None = Field(default=None, max_length=30)
+    # A bounce's or complaint's recipient, else the sender.
+    address: str | None = Field(default=None, max_length=320)
+    returns_on: date | None = None
     contact_id: int | None = Field(default=None, foreign_key="contacts.id")
     outcome: str = Field(max_length=200)
     received_at: datetime | None = _when()

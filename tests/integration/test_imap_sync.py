@@ -13,7 +13,7 @@ from tests.imap_server import ImapServer, running_dovecot
 
 SEQ = """\
 mailboxes:
-  - {key: ada, from: "Ada <ada@example.com>", imap: "${ADA_IMAP_URL}"}
+  - {key: ada, from: "Ada <ada@example.com>", imap: "${ADA_IMAP_URL}", reputation: {complaint_rate: 10%}}
 sequences:
   - key: s
     mailbox: ada
@@ -28,10 +28,13 @@ MAIL = [
     ("quoted@q.com", "reply_quoting_without_headers.eml", [("replied", None)]),
     ("away@c.com", "out_of_office_en.eml", [("auto_replied", None)]),
     ("hard@b.com", "dsn_hard.eml", [("bounced", "hard")]),
-    ("soft@s.com", "dsn_soft.eml", [("bounced", "soft")]),
+    ("delayed@s.com", "dsn_soft.eml", None),  # a delay notice changes nothing
+    ("full@f.com", "postfix_final_4xx.eml", [("bounced", "soft")]),  # given up: exits, not suppressed
+    ("dmarc@m.com", "gmail_dmarc_5726.eml", [("bounced", "soft")]),  # the sender's DMARC: suppresses no one
     ("gmail@g.com", "gmail_bounce.eml", [("bounced", "hard")]),
     ("exchange@x.com", "exchange_ndr.eml", [("bounced", "hard")]),
     ("unsub@e.com", "unsubscribe.eml", [("unsubscribed", None)]),
+    ("spam@p.com", "arf_complaint.eml", [("complained", None)]),
 ]
 QUIET = "quiet@d.com"
 
@@ -64,8 +67,9 @@ def test_each_kind_of_mail_lands_as_its_event_once(
     _append_all(imap, sent)
 
     report = cli.ok("inbox", "sync", "--json", now="2026-11-23T18:00:00Z").json()
-    assert report["read"] == 9 and report["unmatched"] == 1 and report["errors"] == []
-    assert (report["reply"], report["bounce"], report["auto_reply"], report["unsubscribe"]) == (3, 4, 1, 1)
+    assert report["read"] == 12 and report["unmatched"] == 1 and report["errors"] == []
+    assert (report["reply"], report["bounce"], report["auto_reply"], report["unsubscribe"]) == (3, 5, 1, 1)
+    assert (report["complaint"], report["delivery_report"]) == (1, 1)
     events = events_by_email(db_url)
     assert {email: events.get(email) for email, _, _ in MAIL} == {email: want for email, _, want in MAIL}
     assert QUIET not in events
@@ -79,16 +83,24 @@ def test_each_kind_of_mail_lands_as_its_event_once(
     imap.recreate("Replies")
     _append_all(imap, sent)
     rebuilt = cli.ok("inbox", "sync", "--json", now="2026-11-23T18:10:00Z").json()
-    assert rebuilt["read"] == 0 and rebuilt["already_read"] == 9
+    assert rebuilt["read"] == 0 and rebuilt["already_read"] == 12
     assert events_by_email(db_url) == events
 
-    # The next day's bump goes to the quiet one and to the soft bounce only; the
+    # The next day's bump goes to the quiet one and to the delayed one only; the
     # out-of-office contact waits for its return date.
     cli.ok("tick", "--now", "2026-11-24T10:00:00Z")
     bumps = sorted(str(m["To"]) for m in outbox_messages(outbox) if str(m["Subject"]).startswith("Re:"))
-    assert bumps == [QUIET, "soft@s.com"]
+    assert bumps == ["delayed@s.com", QUIET]
     suppressed = {r["value"] for r in cli.ok("suppress", "list", "--json").json()}
-    assert suppressed == {"hard@b.com", "gmail@g.com", "exchange@x.com", "unsub@e.com"}
+    assert suppressed == {"hard@b.com", "gmail@g.com", "exchange@x.com", "unsub@e.com", "spam@p.com"}
+    listed = {row["contact"]: row for row in cli.ok("inbox", "list", "--json").json()}
+    assert (listed["full@f.com"]["kind"], listed["full@f.com"]["bounce"], listed["full@f.com"]["reason"]) == (
+        "bounce", "soft", "mailbox_full",
+    )  # fmt: skip
+    assert listed["dmarc@m.com"]["reason"] == "auth_failed" and listed["dmarc@m.com"]["address"] == "dmarc@m.com"
+    assert listed["delayed@s.com"]["kind"] == "delivery_report" and listed["delayed@s.com"]["bounce"] is None
+    assert listed["away@c.com"]["returns_on"] == "2026-12-05"
+    assert listed["spam@p.com"]["kind"] == "complaint"
 
 
 def test_a_reply_between_two_ticks_stops_the_next_step(

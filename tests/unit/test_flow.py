@@ -40,14 +40,19 @@ def test_unlinked_event_before_the_step_was_sent_does_not_count() -> None:
     assert not condition_holds(cond(event="opened", step="bump"), early, SENT, NOW)
 
 
-def test_exit_reason_ignores_soft_bounces_and_takes_the_earliest() -> None:
+def test_exit_reason_takes_the_earliest_and_a_soft_bounce_stops_too() -> None:
     events = [
         EventFact("bounced", at("2026-11-23T10:00:00Z"), detail="soft"),
         EventFact("replied", at("2026-11-24T10:00:00Z")),
         EventFact("unsubscribed", at("2026-11-25T10:00:00Z")),
     ]
-    assert exit_reason(["replied", "bounced", "unsubscribed"], events) == "replied"
+    assert exit_reason(["replied", "bounced", "unsubscribed"], events) == "bounced"
+    assert exit_reason(["replied", "unsubscribed"], events) == "replied"
     assert exit_reason(["meeting_booked"], events) is None
+
+
+def test_a_complaint_always_stops() -> None:
+    assert exit_reason([], [EventFact("complained", at("2026-11-23T10:00:00Z"))]) == "complained"
 
 
 def test_variants_are_deterministic_and_follow_weights() -> None:

@@ -67,3 +67,19 @@ def test_non_ascii_names_subject_and_bodies_round_trip() -> None:
 def test_a_line_break_in_a_header_value_is_refused() -> None:
     with pytest.raises(ValueError, match="line break"):
         build(outgoing(in_reply_to="<0@example.com>\r\nBcc: x@example.com"))
+
+
+@pytest.mark.parametrize(
+    ("mode", "unsubscribe", "post"),
+    [
+        (None, "<https://u.example.com/1>, <mailto:ada@example.com?subject=unsubscribe>", "List-Unsubscribe=One-Click"),
+        ("one-click", "<https://u.example.com/1>, <mailto:ada@example.com?subject=unsubscribe>",
+         "List-Unsubscribe=One-Click"),
+        ("mailto", "<mailto:ada@example.com?subject=unsubscribe>", None),
+        ("none", None, None),  # out-of-office responders then answer (RFC 5230 §4.6)
+    ],
+)
+def test_list_unsubscribe_follows_the_chosen_mode(mode: str | None, unsubscribe: str | None, post: str | None) -> None:
+    parsed = parse(build(outgoing(unsubscribe_url="https://u.example.com/1", list_unsubscribe=mode)))
+    assert (parsed["List-Unsubscribe"], parsed["List-Unsubscribe-Post"]) == (unsubscribe, post)
+    assert parsed["X-Mailer"] is None  # SpamAssassin's XM_RANDOM scores an unknown short one

@@ -191,3 +191,18 @@ def test_owners_and_sequence_start_are_validated() -> None:
         HEAD.replace("sequences:\n", "owners:\n  - {key: sam}\n  - {key: sam}\nsequences:\n"),
     )
     assert any("duplicate key 'sam' in owners" in p for p in found), found
+
+
+def test_mailbox_delivery_settings_are_checked() -> None:
+    one_click = HEAD.replace('    from: "Ada <ada@example.com>"\n', '    from: "Ada <ada@example.com>"\n    list_unsubscribe: one-click\n')
+    found = problems('- {id: a, type: email, subject: "s", body: "b"}\n', one_click)
+    assert any("f.yaml:2:" in p and "one-click needs an unsubscribe_url or a tracking_url" in p for p in found), found
+    bad = HEAD.replace('    from: "Ada <ada@example.com>"\n',
+                       '    from: "Ada <ada@example.com>"\n    tls: always\n    reputation: {bounce_rate: 150%}\n')
+    found = problems('- {id: a, type: email, subject: "s", body: "b"}\n', bad)
+    assert any("f.yaml:4:" in p and "tls" in p for p in found), found
+    assert any("f.yaml:5:" in p and "bounce_rate" in p for p in found), found
+    fine = HEAD.replace('    from: "Ada <ada@example.com>"\n',
+                        '    from: "Ada <ada@example.com>"\n    list_unsubscribe: none\n    reputation: {bounce_rate: 2%, complaint_rate: 0.1%}\n')
+    spec = load_text(fine + '      - {id: a, type: email, subject: "s", body: "b"}\n', "f.yaml")
+    assert spec.mailboxes[0].reputation.bounce_rate == 2 and spec.mailboxes[0].list_unsubscribe == "none"

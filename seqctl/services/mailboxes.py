@@ -1,0 +1,80 @@
+"""`seqctl mailboxes` and `seqctl mailbox pause|resume`: each sending identity's usage and
+state, and the operator's hold on it.
+
+A mailbox is held (no email of it goes out, everything else runs) by an operator or by
+the reputation breaker (`operations.guard_reputation`); only `resume` releases it, and
+the emails that waited for it are due at once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from seqctl.engine.calendar import SendCalendar
+from seqctl.engine.limits import day_start
+from seqctl.errors import NotFound
+from seqctl.inbound.reasons import SENDER_SIDE
+from seqctl.services.catalog import Catalog
+from seqctl.store import catalog as catalog_store
+from seqctl.store import enrollments as enrollment_store
+from seqctl.store import sends
+from seqctl.store.db import Database
+from seqctl.store.records import MailboxRecord
+
+
+def state_of(record: MailboxRecord, now: datetime) -> tuple[str, str | None]:
+    """(state, why): held by an operator or the breaker, resting after an outage, or active."""
+    if record.held_reason:
+        return "paused", record.held_reason
+    if record.paused_until is not None and record.paused_until > now:
+        return "resting", f"until {record.paused_until.isoformat()}: {record.pause_reason or 'server down'}"
+    return "active", None
+
+
+def listing(db: Database, *, now: datetime) -> list[dict[str, Any]]:
+    """Every mailbox with its limits, this hour's and today's sends (the day in the
+    mailbox's `timezone`, as `per_day` counts it) and its state."""
+    catalog = Catalog.load(db)
+    rows = []
+    with db.read() as tx:
+        for key, mailbox in sorted(catalog.mailboxes.items()):
+            record = catalog.mailbox_records[key]
+            day = day_start(SendCalendar.build(mailbox.timezone or "UTC"), now)
+            usage = sends.usage(tx, key, hour_start=now - timedelta(hours=1), day_start=day)
+            window = mailbox.reputation.window
+            sent, bounced, complained = sends.reputation(
+                tx, key, window=window, bounce_reasons=tuple(SENDER_SIDE)
+            )
+            state, why = state_of(record, now)
+            rows.append({
+                "key": key, "from": mailbox.from_, "state": state, "why": why,
+                "per_day": mailbox.limits.per_day, "per_hour": mailbox.limits.per_hour,
+                "sent_today": usage.since_day_start, "sent_this_hour": usage.last_hour,
+                "recent_sends": sent, "recent_bounces": bounced, "recent_complaints": complained,
+            })  # fmt: skip
+    return rows
+
+
+def pause(db: Database, key: str, *, reason: str | None, now: datetime) -> bool:
+    """Hold the mailbox's sending; False when it was held already."""
+    _known(db, key)
+    with db.write() as tx:
+        return catalog_store.hold_mailbox(tx, key, reason or "paused by an operator", now)
+
+
+def resume(db: Database, key: str, *, now: datetime) -> int:
+    """Release the mailbox; returns how many waiting enrollments are due again."""
+    catalog = _known(db, key)
+    sequence_ids = [s.record.id for s in catalog.sequences.values() if s.model.mailbox == key]
+    with db.write() as tx:
+        catalog_store.release_mailbox(tx, key)
+        catalog_store.clear_outage(tx, key)
+        return enrollment_store.release_mailbox_waits(tx, sequence_ids, now)
+
+
+def _known(db: Database, key: str) -> Catalog:
+    catalog = Catalog.load(db)
+    if key not in catalog.mailboxes:
+        raise NotFound(f"no mailbox {key!r} (known: {', '.join(sorted(catalog.mailboxes)) or 'none'})")
+    return catalog
