@@ -48,7 +48,8 @@ _AUTO_SUBJECT = re.compile(
 )
 
 _UNSUBSCRIBE = re.compile(
-    r"\b(unsubscribe|remove me|take me off|opt[- ]?out|stop (emailing|e-mailing|mailing|contacting|sending)|"
+    r"\b(unsubscribe|remove me|take me off|opt me out|opt[- ]?out(?=\s*(?:[.!]|$| of (?:these|your|this|all|future|the) "
+    r"(?:e-?mails|messages|list|mailings?)))|stop (emailing|e-mailing|mailing|contacting|sending)|"
     r"do not (email|contact)|don't (email|contact)|no more emails|"
     r"abmelden|austragen|keine (weiteren )?(e-?mails|nachrichten)|"
     r"désinscri|desinscri|désabonn|ne plus recevoir|retirez-moi|"
@@ -202,11 +203,19 @@ def _is_automatic(message: Message) -> bool:
     return bool(_AUTO_SUBJECT.match(subject))
 
 
+# "I don't want to unsubscribe", "no need to remove me": the words, but not the request.
+_NEGATED = re.compile(r"(?:\bnot|n't|\bno need to|\bwithout|\bnever|\bnicht|\bne pas|\bno quiero|\bnon)\s+(?:\w+\s+){0,3}$", re.I)
+
+
+def _asks(text: str) -> bool:
+    return any(not _NEGATED.search(text[max(0, m.start() - 40) : m.start()]) for m in _UNSUBSCRIBE.finditer(text))
+
+
 def _asks_to_unsubscribe(message: Message, subject: str) -> bool:
-    if _UNSUBSCRIBE.search(subject) and not re.match(r"^\s*(re|aw|sv|fwd?)\s*:", subject, re.I):
+    if _asks(subject) and not re.match(r"^\s*(re|aw|sv|fwd?)\s*:", subject, re.I):
         return True
     own = "\n".join(line for line in own_text(message).splitlines() if not _FOOTER_LINE.search(line))
-    return bool(_UNSUBSCRIBE.search(own)) or bool(_UNSUBSCRIBE.search(subject) and not own.strip())
+    return _asks(own) or (_asks(subject) and not own.strip())
 
 
 def resume_after(returns_on: date | None, received: date, default_days: int) -> date:

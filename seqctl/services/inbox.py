@@ -84,13 +84,14 @@ def sync_maildir(
     with db.read() as tx:
         seen = inbound_store.known(tx, list(files))
     report.skipped = len(seen)
-    for key in sorted(set(files) - seen):
-        try:
-            raw = files[key].read_bytes()
-        except FileNotFoundError:  # taken away meanwhile
-            continue
-        apply_message(db, catalog, raw, source_key=key, mailbox_key=mailbox_key, now=now,
-                      away_days=away_days, report=report)  # fmt: skip
+    with db.holding():
+        for key in sorted(set(files) - seen):
+            try:
+                raw = files[key].read_bytes()
+            except FileNotFoundError:  # taken away meanwhile
+                continue
+            apply_message(db, catalog, raw, source_key=key, mailbox_key=mailbox_key, now=now,
+                          away_days=away_days, report=report)  # fmt: skip
     return report
 
 
@@ -120,7 +121,8 @@ def sync_imap(
             continue
         try:
             target = parse_imap_url(url, where=f"mailbox {key} imap", tls=tls_policy(catalog.mailboxes[key]))
-            _sync_folder(db, catalog, key, target, now=now, away_days=away_days, report=report)
+            with db.holding():
+                _sync_folder(db, catalog, key, target, now=now, away_days=away_days, report=report)
         except (ImapError, InvalidInput) as exc:
             report.errors.append(f"mailbox {key}: {exc}")
     return report
@@ -176,12 +178,12 @@ def apply_message(
         found = classify(raw)
     except Exception:  # a message nobody can parse is kept as unclassified, never stops the sync
         found = unclassified()
-    with db.write() as tx:
+    # Not fsync'd: a commit lost to power failure leaves the message unread, and the next
+    # sync reads and applies it again (its record and its events go or stay together).
+    with db.write(durable=False) as tx:
         # The record is claimed first: a sync running at the same time (another cron host)
         # waits for this transaction, then finds the message taken and skips it.
-        if (
-            found.message_id and inbound_store.recorded_message_ids(tx, mailbox_key, [found.message_id])
-        ) or not inbound_store.claim(  # the same message read before from another place, or by another sync
+        if (found.message_id and inbound_store.recorded(tx, mailbox_key, found.message_id)) or not inbound_store.claim(  # the same message read before from another place, or by another sync
             tx, now=now, source_key=source_key, mailbox_key=mailbox_key, message_id=found.message_id,
             sender=found.sender, subject=found.subject[:998], kind=found.kind, detail=found.bounce,
             reason=found.reason, address=(found.address or "")[:320] or None, returns_on=found.returns_on,
@@ -189,49 +191,52 @@ def apply_message(
         ):  # fmt: skip
             report.skipped += 1
             return
-        contact = _match(tx, catalog, found, mailbox_key) if found.kind != UNCLASSIFIED else None
+        contact, message_id = _match(tx, catalog, found, mailbox_key) if found.kind != UNCLASSIFIED else (None, None)
         if contact is None:
             outcome = "unmatched"
         elif found.kind == DELIVERY_REPORT:
             outcome = "delay notice: no effect" if found.action == "delayed" else "delivery report: no effect"
         else:
-            outcome = _apply(tx, catalog, contact, found, now, away_days, report)
+            outcome = _apply(tx, catalog, contact, message_id, found, now, away_days, report)
         inbound_store.settle(tx, source_key, contact_id=contact.id if contact else None, outcome=outcome[:200])
     report.read += 1
     report.count(found.kind)
     report.unmatched += contact is None
 
 
-def _match(tx: Tx, catalog: Catalog, found: Classified, mailbox_key: str | None) -> Contact | None:
-    """The contact the message concerns: through the Message-IDs it answers or reports on,
-    else its sender (a bounce: the bounced address) when that contact has an open
-    enrollment in a sequence sending from this mailbox (any mailbox when none is named)."""
+def _match(
+    tx: Tx, catalog: Catalog, found: Classified, mailbox_key: str | None
+) -> tuple[Contact | None, str | None]:
+    """The contact the message concerns, and the Message-ID of seqctl's email it answers or
+    reports on: through those Message-IDs, else its sender (a bounce: the bounced address)
+    when that contact has an open enrollment in a sequence sending from this mailbox (any
+    mailbox when none is named)."""
     for message_id in found.refers_to:
         message = sends.by_message_id(tx, message_id)
         if message is not None:
-            return contact_store.by_email(tx, message.recipient)
+            return contact_store.by_email(tx, message.recipient), message_id
     candidates = [f.address for f in found.failures] if found.failures else [found.address]
     contact = next((c for a in candidates if a and (c := contact_store.by_email(tx, a)) is not None), None)
     if contact is None:
-        return None
+        return None, None
     if not any(
         mailbox_key is None or catalog.by_id[e.sequence_id].model.mailbox == mailbox_key
         for e in enrollment_store.open_for_contact(tx, contact.id)
     ):
-        return None  # mail from someone in no sequence of this mailbox is not ours to act on
-    return contact
+        return None, None  # mail from someone in no sequence of this mailbox is not ours to act on
+    return contact, None
 
 
 def _apply(
     tx: Tx,
     catalog: Catalog,
     contact: Contact,
+    message_id: str | None,
     found: Classified,
     now: datetime,
     away_days: int,
     report: SyncReport,
 ) -> str:
-    message_id = next((m for m in found.refers_to if sends.by_message_id(tx, m)), None)
     event = apply_event(
         tx, catalog, contact, EVENT_OF[found.kind], message_id=message_id, at=found.sent_at or now, now=now,
         detail=found.bounce, source="inbox", dedupe_key=f"inbox:{found.message_id}" if found.message_id else None,

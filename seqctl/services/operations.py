@@ -426,7 +426,8 @@ def apply_event(
         report.exited = apply_exit_rules(tx, catalog, contact, now=now)
     if event_type == "replied":
         report.exited += exit_company(tx, catalog, sender or contact.email, now=now)
-    if event_type in ("bounced", "complained") and message_id is not None:
+    counts = event_type == "complained" or (event_type == "bounced" and (detail == "hard" or reason in SENDER_SIDE))
+    if counts and message_id is not None:
         report.mailbox_paused = guard_reputation(tx, catalog, message_id, now=now)
     return report
 
@@ -437,6 +438,8 @@ def guard_reputation(tx: Any, catalog: Catalog, message_id: str, *, now: datetim
     message = sends.by_message_id(tx, message_id)
     if message is None or message.mailbox_key not in catalog.mailboxes:
         return None
+    if catalog_store.is_held(tx, message.mailbox_key):
+        return None  # held already: nothing to count
     limits = catalog.mailboxes[message.mailbox_key].reputation
     _, bounced, complained = sends.reputation(
         tx, message.mailbox_key, window=limits.window, bounce_reasons=tuple(SENDER_SIDE)

@@ -70,6 +70,10 @@ def hold_mailbox(tx: Connection, key: str, reason: str, now: datetime) -> bool:
     return bool(held.rowcount)
 
 
+def is_held(tx: Connection, key: str) -> bool:
+    return tx.execute(select(M.c.held_reason).where(M.c.key == key)).scalar() is not None
+
+
 def release_mailbox(tx: Connection, key: str) -> bool:
     """Release a held mailbox (and forget its outages); False when it was not held."""
     released = tx.execute(

@@ -27,8 +27,17 @@ def _tags(tx: Connection, ids: list[int]) -> dict[int, tuple[str, ...]]:
     return {key: tuple(value) for key, value in found.items()}
 
 
+# Built once: inbox syncs and event imports look one address up per message.
+_BY_EMAIL = select(C.c.id, C.c.email, C.c.fields).where(C.c.email == bindparam("email"))
+_TAGS_OF = select(T.c.tag).where(T.c.contact_id == bindparam("contact_id")).order_by(T.c.tag)
+
+
 def by_email(tx: Connection, email: str) -> Contact | None:
-    return by_emails(tx, [email]).get(email.lower())
+    row = tx.execute(_BY_EMAIL, {"email": email.lower()}).first()
+    if row is None:
+        return None
+    tags = tuple(tx.execute(_TAGS_OF, {"contact_id": row.id}).scalars())
+    return Contact(row.id, row.email, dict(row.fields), tags)
 
 
 def by_emails(tx: Connection, emails: Iterable[str]) -> dict[str, Contact]:

@@ -198,8 +198,15 @@ def finished_values(
     }  # fmt: skip
 
 
+_OPEN_FOR_CONTACT = (
+    _select()
+    .where(E.c.contact_id == bindparam("contact_id"), E.c.status.in_(("scheduled", "active", "paused")))
+    .order_by(E.c.id)
+)
+
+
 def open_for_contact(tx: Connection, contact_id: int) -> list[Enrollment]:
-    return find(tx, contact_id=contact_id, statuses=("scheduled", "active", "paused"))
+    return [_record(row) for row in tx.execute(_OPEN_FOR_CONTACT, {"contact_id": contact_id})]
 
 
 def open_at_company(tx: Connection, company: str) -> list[Enrollment]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from seqctl.store.tables import ContactRow, InboundRow, InboxCursorRow
 
@@ -22,16 +22,27 @@ def known(tx: Connection, source_keys: list[str]) -> set[str]:
     return found
 
 
-def claim(tx: Connection, *, now: datetime, source_key: str, **values: Any) -> bool:
-    """Record a message as read; False when a sync recorded it already (or is recording it
-    now: on Postgres the insert waits for that transaction, then does nothing)."""
-    if tx.dialect.name == "postgresql":
+def _claim_statement(dialect: str) -> Any:
+    if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as dialect_insert
     else:
         from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    statement = dialect_insert(IN).on_conflict_do_nothing(index_elements=["source_key"]).returning(IN.c.id)
-    inserted = tx.execute(statement.values(recorded_at=now, source_key=source_key, outcome="reading", **values))
-    return inserted.first() is not None
+    return dialect_insert(IN).on_conflict_do_nothing(index_elements=["source_key"]).returning(IN.c.id)
+
+
+# Built once per dialect: a sync claims every message, and building it is most of the cost.
+_CLAIM: dict[str, Any] = {}
+
+
+def claim(tx: Connection, *, now: datetime, source_key: str, **values: Any) -> bool:
+    """Record a message as read; False when a sync recorded it already (or is recording it
+    now: on Postgres the insert waits for that transaction, then does nothing)."""
+    dialect = tx.dialect.name
+    if dialect not in _CLAIM:
+        _CLAIM[dialect] = _claim_statement(dialect)
+    row = {column.name: None for column in IN.c if column.name not in ("id", "contact_id")}
+    row.update(recorded_at=now, source_key=source_key, outcome="reading", **values)
+    return tx.execute(_CLAIM[dialect], row).first() is not None
 
 
 def settle(tx: Connection, source_key: str, *, contact_id: int | None, outcome: str) -> None:
@@ -55,14 +66,18 @@ def listing(
     return [dict(row._mapping) for row in rows]
 
 
-def recorded_message_ids(tx: Connection, mailbox_key: str | None, message_ids: list[str]) -> set[str]:
-    """Which of these Message-IDs a sync of this mailbox has recorded already."""
-    found: set[str] = set()
-    for start in range(0, len(message_ids), 500):
-        chunk = message_ids[start : start + 500]
-        query = select(IN.c.message_id).where(IN.c.message_id.in_(chunk), IN.c.mailbox_key == mailbox_key)
-        found.update(tx.execute(query).scalars())
-    return found
+_RECORDED = select(IN.c.message_id).where(
+    IN.c.message_id == bindparam("message_id"), IN.c.mailbox_key == bindparam("mailbox_key")
+)
+_RECORDED_UNSET_MAILBOX = select(IN.c.message_id).where(
+    IN.c.message_id == bindparam("message_id"), IN.c.mailbox_key.is_(None)
+)
+
+
+def recorded(tx: Connection, mailbox_key: str | None, message_id: str) -> bool:
+    """Whether a sync of this mailbox has recorded this Message-ID already."""
+    statement = _RECORDED if mailbox_key is not None else _RECORDED_UNSET_MAILBOX
+    return tx.execute(statement, {"message_id": message_id, "mailbox_key": mailbox_key}).first() is not None
 
 
 def cursor(tx: Connection, mailbox_key: str, folder: str) -> tuple[int, int] | None:

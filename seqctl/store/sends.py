@@ -41,6 +41,8 @@ _COLUMNS = [
     MSG.c.recipient, MSG.c.subject, MSG.c.variant, MSG.c.raw, MSG.c.status, MSG.c.attempts,
     MSG.c.last_error, MSG.c.created_at, MSG.c.sent_at,
 ]  # fmt: skip
+# Built once: every inbound message and provider event looks its Message-ID up.
+_BY_MESSAGE_ID = select(*_COLUMNS).where(MSG.c.message_id == bindparam("message_id"))
 
 
 # The send path's statements, built once: constructing a statement costs more than running it.
@@ -95,7 +97,7 @@ def get(tx: Connection, enrollment_id: int, step_id: str) -> Message | None:
 
 
 def by_message_id(tx: Connection, message_id: str) -> Message | None:
-    row = tx.execute(select(*_COLUMNS).where(MSG.c.message_id == message_id)).first()
+    row = tx.execute(_BY_MESSAGE_ID, {"message_id": message_id}).first()
     return _record(row) if row else None
 
 
@@ -233,10 +235,11 @@ def reputation(
     those messages got a hard bounce or one for a reason in `bounce_reasons`, and how
     many a spam complaint."""
     ev = EventRow.__table__
+    # By intent time, so that ix_messages_mailbox_created serves the scan.
     recent = (
         select(MSG.c.message_id)
-        .where(MSG.c.mailbox_key == mailbox_key, MSG.c.status.in_(("sent", "bounced")), MSG.c.sent_at.is_not(None))
-        .order_by(MSG.c.sent_at.desc(), MSG.c.id.desc())
+        .where(MSG.c.mailbox_key == mailbox_key, MSG.c.status.in_(("sent", "bounced")))
+        .order_by(MSG.c.created_at.desc(), MSG.c.id.desc())
         .limit(window)
         .subquery()
     )

@@ -249,3 +249,14 @@ def test_held_back_follow_ups_go_before_new_first_touches(
     assert cli.ok("tick", "--now", "2026-11-23T11:00:00Z", "--json").json()["sent"] == 2
     order = [(m["To"].addresses[0].addr_spec, m["Subject"]) for m in smtp_server.parsed()]
     assert order[2:] == [("a@example.com", "Re: Hi a@example.com"), ("b@example.com", "Re: Hi b@example.com")]
+
+
+def test_a_send_that_keeps_failing_gives_up_and_says_how_often_it_tried(
+    cli: Cli, tmp_path: Path, smtp_server: RecordingHandler
+) -> None:
+    smtp_server.temporary_failures = 99
+    enroll(cli, tmp_path, "a@example.com")
+    for hour in range(10, 20):  # each backoff (2 min … 32 min) has passed by the next hour
+        cli.ok("tick", "--now", f"2026-11-23T{hour}:00:00Z")
+    [failed] = cli.ok("queue", "--failed", "--json").json()
+    assert failed["error"].startswith("gave up after 5 attempts") and failed["attempts"] == 5

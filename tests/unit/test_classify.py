@@ -112,3 +112,19 @@ RECEIVED = date(2026, 11, 24)  # a Tuesday
 )
 def test_return_dates(text: str, back: date | None) -> None:
     assert return_date(text, RECEIVED) == back
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        ("Please unsubscribe me.", UNSUBSCRIBE),
+        ("Please opt me out.", UNSUBSCRIBE),
+        ("Stop emailing me!", UNSUBSCRIBE),
+        ("Bitte abmelden.", UNSUBSCRIBE),
+        ("I do not want to unsubscribe, just send less often.", REPLY),
+        ("No need to remove me, happy to hear from you.", REPLY),
+        ("We can opt out of the renewal later.", REPLY),
+    ],
+)
+def test_an_unsubscribe_request_is_the_writers_own(body: str, kind: str) -> None:
+    assert classify(f"From: g@example.org\r\nSubject: Re: hi\r\n\r\n{body}\r\n".encode()).kind == kind
