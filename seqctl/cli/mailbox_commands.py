@@ -25,11 +25,12 @@ def mailboxes(as_json: JsonOption = False) -> None:
     if as_json:
         output.print_json(rows)
         return
-    for row in rows:
-        row["today"] = f"{row['sent_today']}/{row['per_day'] or '∞'}"
+    for row in rows:  # short columns: the table fits 80 columns
+        row["today"] = f"{row['sent_today']}/{row['per_day'] or '-'}"
+        row["hour"] = f"{row['sent_this_hour']}/{row['per_hour'] or '-'}"
         row["bounced"] = f"{row['recent_bounces']}/{row['recent_sends']}"
-    output.table(rows, ["key", "state", "today", "sent_this_hour", "bounced", "recent_complaints", "why"],
-                 empty="no mailboxes imported")  # fmt: skip
+        row["spam"] = row["recent_complaints"]
+    output.table(rows, ["key", "state", "today", "hour", "bounced", "spam", "why"], empty="no mailboxes imported")
 
 
 @mailbox_app.command("pause")

@@ -161,6 +161,18 @@ def is_report(message: Message, sender: str | None, subject: str) -> bool:
     return daemon and bool(attached_headers(message))
 
 
+def read_receipt(message: Message) -> str | None:
+    """An MDN's disposition (RFC 8098: "displayed", "dispatched" …) when the message is a
+    read receipt rather than a delivery agent's rejection; None otherwise."""
+    for part in own_parts(message):
+        if part.get_content_type() == "message/disposition-notification":
+            blocks = _status_blocks(part)
+            disposition = next((b["disposition"] for b in blocks if "disposition" in b), "")
+            if not _FAILED_DISPOSITION.search(disposition):
+                return disposition.rsplit(";", 1)[-1].strip().lower() or "displayed"
+    return None
+
+
 def _has_delivery_status(message: Message) -> bool:
     if message.get_content_type() == "multipart/report" and (
         str(message.get_param("report-type", "")).lower() == "delivery-status"

@@ -5,7 +5,7 @@
 2. a delivery status notification (RFC 3464, an MTA's or provider's own format, or an
    SES notification through SNS) is a bounce when a recipient's action is `failed`, and
    a delivery report (no effect) when it is `delayed`, `delivered`, `relayed` or
-   `expanded`;
+   `expanded`; so is a read receipt (RFC 8098), which is no reply;
 3. else mail marked automatic (`Auto-Submitted` other than `no`, or a vendor's
    equivalent) is an auto-reply, with the return date it names;
 4. else a request to unsubscribe in the sender's own words (not the quoted thread, not a
@@ -150,6 +150,8 @@ def _report(message: Message, base: Classified) -> Classified | None:
                        refers_to=_unique(complained.original_ids + base.refers_to))  # fmt: skip
     if feedback.is_dmarc_report(message):
         return replace(base, kind=DELIVERY_REPORT, action="auth-failure")
+    if (receipt := bounces.read_receipt(message)) is not None:  # "Read: …" is no reply
+        return replace(base, kind=DELIVERY_REPORT, action=receipt, bounced=base.sender)
     ses = feedback.ses_notice(message, base.sender)
     if ses is not None:
         refers = _unique(ses.report.original_ids + base.refers_to)

@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterator
 from email.header import Header, decode_header
 from email.message import Message
+from functools import lru_cache
 
 MESSAGE_ID = re.compile(r"<[^<>\s@]+@[^<>\s]+>")
 ATTACHED = ("message/rfc822", "text/rfc822-headers", "message/rfc822-headers", "message/partial")
@@ -113,8 +114,16 @@ def text_of(part: Message) -> str:
     return content
 
 
-def own_parts(message: Message) -> Iterator[Message]:
+# Each view below is asked for several times while one message is classified; the caches
+# hold the few messages of the classification in hand (by identity: a Message defines no
+# equality, and a cached one cannot be collected and its id reused).
+@lru_cache(maxsize=4)
+def own_parts(message: Message) -> tuple[Message, ...]:
     """Every leaf part of the message itself, not descending into attached messages."""
+    return tuple(_leaves(message))
+
+
+def _leaves(message: Message) -> Iterator[Message]:
     stack = [message]
     while stack:
         part = stack.pop(0)
@@ -130,6 +139,7 @@ def own_parts(message: Message) -> Iterator[Message]:
             yield part
 
 
+@lru_cache(maxsize=4)
 def report_text(message: Message) -> str:
     """The report's own words: its text parts (not the attached original), cut where a copy
     of the returned message starts."""
@@ -140,6 +150,7 @@ def report_text(message: Message) -> str:
     return text[: cut.start()] if cut else text
 
 
+@lru_cache(maxsize=4)
 def returned_copy(message: Message) -> str:
     """What follows a "copy of the message" marker in the report's text (the returned
     message's headers, when the MTA inlines them rather than attaching them)."""
@@ -148,7 +159,8 @@ def returned_copy(message: Message) -> str:
     return text[cut.end() :] if cut else ""
 
 
-def attached_headers(message: Message) -> list[Message]:
+@lru_cache(maxsize=4)
+def attached_headers(message: Message) -> tuple[Message, ...]:
     """The headers of each returned (attached) message: message/rfc822's inner message, or
     text/rfc822-headers parsed as headers."""
     found: list[Message] = []
@@ -162,7 +174,7 @@ def attached_headers(message: Message) -> list[Message]:
         else:
             text = payload if isinstance(payload, str) else text_of(part)
             found.append(email.message_from_string(text.lstrip(), policy=email.policy.compat32))
-    return found
+    return tuple(found)
 
 
 def body_part(message: Message) -> Message | None:
