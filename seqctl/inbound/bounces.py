@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from email.message import Message
 from email.utils import getaddresses, parseaddr
 
-from seqctl.inbound import addresses, reasons
+from seqctl.inbound import addresses, phrases, reasons
 from seqctl.inbound.mime import (
     MESSAGE_ID,
     attached_headers,
@@ -51,60 +51,6 @@ class DeliveryReport:
     original_ids: tuple[str, ...]  # Message-IDs of the returned message
 
 
-_SUBJECT = re.compile(
-    r"undeliver|undelivered|delivery (?:status )?notification|returned mail|failure notice|"
-    r"delivery (?:has )?fail|(?:delivery|mail) (?:problem|failure|error|report|warning)|non-?deliver|"
-    r"could not (?:be )?(?:sent|delivered|deliver)|unable to deliver|not delivered|permanent (?:delivery )?(?:failure|error)|"
-    r"failed mail|mail system error|delivery status|returned to sender|message (?:status|delivery)|delayed mail|"
-    r"warning: (?:message|could not)|delivery delayed|mail delivery|failed delivery|error sending|"
-    r"return(?:ing|ed)? to sender|mail failed|automatically rejected|"
-    r"unzustellbar|nicht zustellbar|non remis|no se (?:puede|pudo) entregar|non recapitabile|mancata consegna|"
-    r"não entregue|onbestelbaar|niet (?:afgeleverd|bezorgd)|недостав|не доставлен|配信|不能|エラー|user unknown",
-    re.I,
-)
-# From the mail system itself, plainer words suffice.
-_SUBJECT_FROM_DAEMON = re.compile(r"error|fail|returned|rejected|warning|problem|not delivered|delay", re.I)
-_BODY = re.compile(
-    r"could(?: not|n'?t) be (?:delivered|sent)|was(?: not|n'?t) delivered|were not delivered|not (?:be )?delivered to|"
-    r"undeliverable|delivery (?:to the following recipients? )?(?:has )?failed|permanent(?:ly)? (?:fatal )?error|"
-    r"(?<!non-)fatal errors?|did not reach|unable to deliver|failed to deliver|could(?: not|n'?t) deliver|"
-    r"following (?:address|recipient)(?:e?s|\(e?s\))? (?:failed|had)|(?:not|wasn'?t) able to deliver|"
-    r"returned to (?:the )?sender|has not (?:yet )?been delivered|delivery (?:is |has been )?delayed|"
-    r"this is the (?:qmail|mail system|postfix)|delivery status notification|no such user|user unknown|"
-    r"mailbox (?:is )?(?:full|unavailable)|address rejected|not delivered within|message (?:was )?rejected|"
-    r"did not receive (?:a copy of )?(?:your|this) message|delivery failure|was undeliverable|"
-    r"nicht zugestellt|n'a pas pu (?:être|etre) (?:remis|d[ée]livr)|no (?:se )?(?:ha )?podido (?:ser )?entregad|"
-    r"non è stato (?:possibile|recapitato)|não foi possível entregar|kon niet worden (?:afgeleverd|bezorgd)|"
-    r"delivery attempts? (?:failed|will continue)|delivery to the following|"
-    r"(?:mail|message) (?:has been|was) returned|returned mail|automatically rejected|intended recipient|"
-    r"has been postponed|delivery of (?:e-?mail|your message)",
-    re.I,
-)
-_DELAY = re.compile(
-    r"warning (?:message )?only|do not need to resend|will (?:keep|continue (?:to )?)?(?:re)?tr(?:y|ying)|"
-    r"will be retried|is being retried|still (?:being )?(?:tried|retried|undelivered|trying)|transient non-fatal|"
-    r"has been delayed|delivery (?:is |has been )?delayed|not yet been delivered|delayed mail|"
-    r"no action is required|will attempt (?:to )?deliver|advisory[- ]only|delivery (?:has been )?postponed|"
-    r"has been postponed|status notification \(delay\)|message delayed|zustellung verzögert|retardé|"
-    r"attempts will continue|will continue to be made|do not resend",
-    re.I,
-)
-_FINAL = re.compile(
-    r"permanent|(?<!non-)fatal|gave up|giving up|not going to try again|no (?:further|more) (?:delivery )?attempts|"
-    r"has been removed from|too long in (?:the )?queue|in the queue too long|retry time(?:out)? (?:not reached|exceeded)|"
-    r"delivery time (?:has )?expired|not delivered within|deleted|has been returned|will not be (?:re)?tried",
-    re.I,
-)
-_SUCCESS = re.compile(
-    r"(?:was|has been|have been) (?:successfully )?delivered|delivery (?:to the following recipients? )?"
-    r"(?:was |has been )?(?:successful|succeeded|complete)|status notification \(success\)|delivery receipt",
-    re.I,
-)
-_DAEMON_NAME = re.compile(
-    r"mail delivery (?:sub)?system|mailer[-_ ]?daemon|post ?master|system administrator|mail administrator|"
-    r"delivery status|mail(?:er)? system|automated response|microsoft outlook|microsoft exchange",
-    re.I,
-)
 # An MDN (RFC 8098) by which a delivery agent says it threw the message away (Dovecot's
 # quota or sieve rejections): a bounce in all but format.
 _FAILED_DISPOSITION = re.compile(r"\b(?:deleted|denied|failed|rejected|error)\b", re.I)
@@ -146,13 +92,13 @@ def is_report(message: Message, sender: str | None, subject: str) -> bool:
     if header(message, "X-Failed-Recipients") or header(message, "X-MS-Exchange-Message-Is-Ndr"):
         return True
     display = parseaddr(header(message, "From"))[0]
-    daemon = addresses.is_daemon(sender) or bool(_DAEMON_NAME.search(display)) or (
+    daemon = addresses.is_daemon(sender) or bool(phrases.DAEMON_NAME.search(display)) or (
         bool(sender) and bool(re.match(r"^[\w.+-]*-(?:admin|bounces?|owner)@", sender or ""))
     )
-    subject_says = bool(_SUBJECT.search(subject))
+    subject_says = bool(phrases.SUBJECT.search(subject))
     text = report_text(message)[:4000]
-    body_says = bool(_BODY.search(text))
-    if daemon and (subject_says or body_says or _SUBJECT_FROM_DAEMON.search(subject)):
+    body_says = bool(phrases.BODY.search(text))
+    if daemon and (subject_says or body_says or phrases.SUBJECT_FROM_DAEMON.search(subject)):
         return True
     if subject_says and body_says:
         # A person forwarding or discussing a bounce writes above a quoted thread.
@@ -238,7 +184,7 @@ def _dsn_recipients(message: Message, text: str) -> list[Recipient]:
         diagnostic = re.sub(r"^\s*(?:smtp|x-[\w-]+)\s*;\s*", "", block.get("diagnostic-code", ""), flags=re.I)
         if not action:
             action = DELIVERED_ACTIONS[0] if status and status.startswith("2") else (
-                DELAYED if status and status.startswith("4") and _DELAY.search(text) else FAILED
+                DELAYED if status and status.startswith("4") and phrases.DELAY.search(text) else FAILED
             )
         near = " ".join(filter(None, [diagnostic, block.get("status", "")]))
         if not status:
@@ -359,9 +305,9 @@ def _diagnostic(lines: list[str], number: int) -> str | None:
 
 
 def _prose_action(text: str, subject: str) -> str:
-    if (_DELAY.search(subject) or _DELAY.search(text)) and not _FINAL.search(text):
+    if (phrases.DELAY.search(subject) or phrases.DELAY.search(text)) and not phrases.FINAL.search(text):
         return DELAYED
-    if (_SUCCESS.search(subject) or _SUCCESS.search(text)) and not _BODY.search(text):
+    if (phrases.SUCCESS.search(subject) or phrases.SUCCESS.search(text)) and not phrases.BODY.search(text):
         return DELIVERED_ACTIONS[0]
     return FAILED
 
