@@ -556,7 +556,7 @@ def event(
 
     Example: seqctl event replied --email ada@example.com
     """
-    from seqctl.services.operations import record_event
+    from seqctl.services.events import record_event
 
     current = now()
     when = parse_instant(at, "--at") if at else current

@@ -14,7 +14,7 @@ from seqctl.delivery.transports import (
     Transport,
 )
 from seqctl.errors import InvalidInput
-from seqctl.spec.models import Mailbox
+from seqctl.spec.mailboxes import Mailbox
 from seqctl.tls import TlsPolicy
 
 

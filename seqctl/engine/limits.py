@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 
 from seqctl.engine.calendar import SendCalendar
-from seqctl.spec.models import Limits
+from seqctl.spec.mailboxes import Limits
 
 
 def day_start(calendar: SendCalendar, now: datetime) -> datetime:

@@ -116,7 +116,7 @@ def ses_notice(message: Message, sender: str | None) -> SesNotice | None:
             status = reasons.first_status(str(item.get("status", ""))) or None
             diagnostic = str(item.get("diagnosticCode") or "")[:500] or None
             words = f"{diagnostic or ''} {subtype}"
-            reason = _ses_reason(subtype, permanent) or reasons.reason_of(
+            reason = reasons.ses_reason(subtype, permanent=permanent) or reasons.reason_of(
                 status, reasons.first_reply_code(diagnostic or ""), words
             )
             action = str(item.get("action") or FAILED).lower()
@@ -130,15 +130,6 @@ def ses_notice(message: Message, sender: str | None) -> SesNotice | None:
     if kind in ("delivery", "send", "open", "click", "deliverydelay", "delivery_delay", "rendering failure"):
         return SesNotice("delivery", DeliveryReport((), ids))
     return SesNotice("other", DeliveryReport((), ids))
-
-
-def _ses_reason(subtype: str, permanent: bool) -> str | None:
-    """SES's bounceSubType, where it names the cause."""
-    return {
-        "NoEmail": "user_unknown", "MailboxFull": "mailbox_full", "MessageTooLarge": "too_large",
-        "ContentRejected": "blocked", "AttachmentRejected": "blocked",
-        "Suppressed": "user_unknown" if permanent else None, "OnAccountSuppressionList": "user_unknown",
-    }.get(subtype)  # fmt: skip
 
 
 def _ses_message_ids(mail: dict[str, Any]) -> tuple[str, ...]:

@@ -242,11 +242,6 @@ def _mailgun(item: Any, line: int) -> ProviderEvent | None:
 # -- Amazon SES event publishing (SNS or Firehose) -------------------------------------------
 
 _SES = {"open": "opened", "click": "clicked", "bounce": "bounced", "complaint": "complained"}
-# SES's bounceSubType, where it names the cause.
-_SES_REASONS = {
-    "NoEmail": "user_unknown", "MailboxFull": "mailbox_full", "MessageTooLarge": "too_large",
-    "ContentRejected": "blocked", "AttachmentRejected": "blocked", "OnAccountSuppressionList": "user_unknown",
-}  # fmt: skip
 
 
 def _ses(item: Any, line: int) -> ProviderEvent | None:
@@ -265,7 +260,7 @@ def _ses(item: Any, line: int) -> ProviderEvent | None:
     first = next((r for r in recipients if isinstance(r, dict)), {})
     subtype = str(body.get("bounceSubType") or "")
     bounce = _bounce(kind, status=str(first.get("status") or ""), text=f"{first.get('diagnosticCode') or ''} {subtype}",
-                     reason=_SES_REASONS.get(subtype) or ("user_unknown" if subtype == "Suppressed" else None))  # fmt: skip
+                     reason=reasons.ses_reason(subtype, permanent=body.get("bounceType") == "Permanent"))  # fmt: skip
     email = next((r.get("emailAddress") for r in recipients if isinstance(r, dict)), None)
     destination = mail.get("destination") or []
     own_id = f"{mail.get('messageId')}:{name}:{body.get('timestamp') or body.get('feedbackId') or ''}:{body.get('link') or ''}"

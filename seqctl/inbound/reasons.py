@@ -207,6 +207,21 @@ def reason_of(status: str | None, reply_code: str | None, text: str, *, final: b
 _PERMANENT = re.compile(r"permanent|(?<!non-)fatal|failed permanently|hard bounce", re.I)
 
 
+# Amazon SES's bounceSubType, where it names the cause (by email through SNS, or exported).
+_SES_SUBTYPES = {
+    "NoEmail": "user_unknown", "MailboxFull": "mailbox_full", "MessageTooLarge": "too_large",
+    "ContentRejected": "blocked", "AttachmentRejected": "blocked", "OnAccountSuppressionList": "user_unknown",
+}  # fmt: skip
+
+
+def ses_reason(subtype: str, *, permanent: bool) -> str | None:
+    """The reason an SES bounce's subtype names; SES's own suppression list holds only
+    addresses that bounced hard before."""
+    if subtype == "Suppressed":
+        return "user_unknown" if permanent else None
+    return _SES_SUBTYPES.get(subtype)
+
+
 def is_hard(reason: str) -> bool:
     return reason in HARD_REASONS
 

@@ -8,7 +8,8 @@ from typing import Any
 from seqctl.engine.calendar import SendCalendar
 from seqctl.engine.schedule import working_hours
 from seqctl.errors import NotFound
-from seqctl.spec.models import Mailbox, Owner, Sequence
+from seqctl.spec.mailboxes import Mailbox
+from seqctl.spec.models import Owner, Sequence
 from seqctl.store import catalog as catalog_store
 from seqctl.store.db import Database
 from seqctl.store.records import MailboxRecord, SequenceRecord

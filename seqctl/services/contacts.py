@@ -10,7 +10,7 @@ from typing import Any
 
 from seqctl.errors import InvalidInput
 from seqctl.files import read_input
-from seqctl.spec.models import check_timezone
+from seqctl.spec.fields import check_timezone
 from seqctl.store import contacts as contact_store
 from seqctl.store.db import Database
 

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from seqctl.delivery.tracking import BURST_SECONDS, CLICK, OPEN, Token, automated_reason
 from seqctl.services.catalog import Catalog
-from seqctl.services.operations import apply_event
+from seqctl.services.events import apply_event
 from seqctl.store import activity, sends
 from seqctl.store import contacts as contact_store
 from seqctl.store.db import Database, Tx

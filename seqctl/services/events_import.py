@@ -17,7 +17,7 @@ from seqctl.delivery.tracking import automated_reason
 from seqctl.files import read_input
 from seqctl.inbound.providers import ProviderEvent, parse_file
 from seqctl.services.catalog import Catalog
-from seqctl.services.operations import apply_event
+from seqctl.services.events import apply_event
 from seqctl.store import contacts as contact_store
 from seqctl.store import sends
 from seqctl.store.db import Database, Tx

@@ -36,7 +36,7 @@ from seqctl.inbound.classify import (
 )  # fmt: skip
 from seqctl.inbound.imap import FETCH_CHUNK, ImapError, ImapFolder, ImapTarget, parse_imap_url
 from seqctl.services.catalog import Catalog
-from seqctl.services.operations import apply_event
+from seqctl.services.events import apply_event
 from seqctl.services.progress import calendar_of
 from seqctl.store import contacts as contact_store
 from seqctl.store import enrollments as enrollment_store

@@ -2,7 +2,7 @@
 state, and the operator's hold on it.
 
 A mailbox is held (no email of it goes out, everything else runs) by an operator or by
-the reputation breaker (`operations.guard_reputation`); only `resume` releases it, and
+the reputation breaker (`events.guard_reputation`); only `resume` releases it, and
 the emails that waited for it are due at once.
 """
 

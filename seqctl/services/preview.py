@@ -19,7 +19,9 @@ from seqctl.errors import InvalidInput, TemplateProblem
 from seqctl.services.catalog import Catalog
 from seqctl.services.contacts import normalise_email
 from seqctl.services.progress import template_context
-from seqctl.spec.models import ActionStep, BranchStep, EmailStep, Mailbox, Sequence, TaskStep, check_timezone
+from seqctl.spec.fields import check_timezone
+from seqctl.spec.mailboxes import Mailbox
+from seqctl.spec.models import ActionStep, BranchStep, EmailStep, Sequence, TaskStep
 from seqctl.store import contacts as contact_store
 from seqctl.store import enrollments as enrollment_store
 from seqctl.store.db import Database

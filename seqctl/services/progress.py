@@ -13,7 +13,8 @@ from seqctl.engine.calendar import SendCalendar
 from seqctl.engine.flow import EventFact
 from seqctl.engine.schedule import calendar_for, plan_next
 from seqctl.services.catalog import Catalog
-from seqctl.spec.models import Mailbox, Sequence
+from seqctl.spec.mailboxes import Mailbox
+from seqctl.spec.models import Sequence
 from seqctl.store import enrollments as enrollment_store
 from seqctl.store.records import Contact, Enrollment, Event
 

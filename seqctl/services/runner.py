@@ -40,7 +40,8 @@ from seqctl.services.catalog import Catalog, LoadedSequence
 from seqctl.services.operations import start_enrollment
 from seqctl.services.progress import advance_values, calendar_of, facts_for, template_context
 from seqctl.services.tick import TickReport
-from seqctl.spec.models import ActionStep, BranchStep, EmailStep, Mailbox, Sequence, TaskStep
+from seqctl.spec.mailboxes import Mailbox
+from seqctl.spec.models import ActionStep, BranchStep, EmailStep, Sequence, TaskStep
 from seqctl.store import activity, sends
 from seqctl.store import catalog as catalog_store
 from seqctl.store import contacts as contact_store
@@ -173,7 +174,7 @@ class BatchRunner:
         self.mailbox_paused = {key: r.paused_until for key, r in records.items() if r.paused_until}
         self.mailbox_outages = {key: r.outages for key, r in records.items() if r.outages}
         # Held until an operator resumes it (`mailbox pause`, the reputation breaker).
-        self.mailbox_held = {key: r.held_reason for key, r in records.items() if r.held_reason}
+        self.mailbox_hold_reasons = {key: r.held_reason for key, r in records.items() if r.held_reason}
         # A per_day/per_hour limit that held a mailbox holds it for the rest of this tick
         # (the clock is read once); later emails are deferred without rendering them.
         self.held_mailboxes: dict[str, tuple[datetime, str]] = {}
@@ -555,9 +556,9 @@ class BatchRunner:
         work.state = STOPPED  # unless the outcome moves it on
         # Checked here rather than with the other checks: an earlier email of this batch
         # may have found the mailbox down or at its limit.
-        if mailbox.key in self.mailbox_held:
+        if mailbox.key in self.mailbox_hold_reasons:
             # Looked at again every HELD_RECHECK; `mailbox resume` makes them due at once.
-            why = f"mailbox {mailbox.key} paused: {self.mailbox_held[mailbox.key]}"
+            why = f"mailbox {mailbox.key} paused: {self.mailbox_hold_reasons[mailbox.key]}"
             self._defer(work, self.now + HELD_RECHECK, "mailbox", why)
             return None
         paused_until = self.mailbox_paused.get(mailbox.key)

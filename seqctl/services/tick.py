@@ -93,8 +93,7 @@ class Tick:
         from seqctl.store import catalog as catalog_store
 
         with self.db.read() as tx:
-            records = catalog_store.mailboxes(tx)
-        self.report.paused_mailboxes = {k: r.held_reason for k, r in records.items() if r.held_reason}
+            self.report.paused_mailboxes = catalog_store.hold_reasons(tx)
         remaining = limit
         runner = None
         try:

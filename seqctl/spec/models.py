@@ -6,193 +6,28 @@ references, cycles, template syntax) live in `checks.py`.
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime, time
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
-    PlainSerializer,
     WithJsonSchema,
     field_validator,
     model_validator,
 )
 
-from seqctl.spec.durations import Duration, parse_duration
+from seqctl.spec.durations import Duration
+from seqctl.spec.fields import ClockTime, DurationField, Key, Strict, check_timezone
+from seqctl.spec.mailboxes import ListUnsubscribe, Mailbox
 
-_KEY = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 EXIT_EVENTS = (
     "replied", "bounced", "unsubscribed", "complained", "meeting_booked", "auto_replied", "domain_replied",
 )  # fmt: skip
 BRANCH_EVENTS = ("opened", "clicked", "replied")
 TASK_KINDS = ("email", "call", "linkedin", "todo")
-
-Key = Annotated[str, Field(pattern=_KEY, max_length=100)]
-
-
-def _duration(value: Any) -> Duration:
-    return parse_duration(value)
-
-
-DurationField = Annotated[
-    Duration,
-    BeforeValidator(_duration),
-    PlainSerializer(str, return_type=str),
-    WithJsonSchema(
-        {"type": "string", "pattern": r"^\d+\s*(s|m|h|d|w|bd)$", "examples": ["30m", "3d", "2bd"]}
-    ),
-]
-
-
-def _clock(value: Any) -> time:
-    if isinstance(value, time):
-        return value
-    if not isinstance(value, str) or not re.fullmatch(r"\d{1,2}:\d{2}", value):
-        raise ValueError(f'a time of day is written "HH:MM" in quotes, not {value!r}')
-    hours, minutes = (int(part) for part in value.split(":"))
-    if hours == 24 and minutes == 0:
-        return time.max  # "24:00": the end of the day, only meaningful as a window end
-    if hours > 23 or minutes > 59:
-        raise ValueError(f"{value!r} is not a time of day")
-    return time(hours, minutes)
-
-
-def _clock_text(value: time) -> str:
-    return "24:00" if value == time.max else value.strftime("%H:%M")
-
-
-ClockTime = Annotated[
-    time,
-    BeforeValidator(_clock),
-    PlainSerializer(_clock_text, return_type=str),
-    WithJsonSchema({"type": "string", "pattern": r"^\d{1,2}:\d{2}$", "examples": ["09:00", "17:30"]}),
-]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-class Limits(Strict):
-    per_day: int | None = Field(default=None, ge=1)
-    per_hour: int | None = Field(default=None, ge=1)
-    min_gap: DurationField | None = None
-
-    @field_validator("min_gap")
-    @classmethod
-    def _absolute_gap(cls, value: Duration | None) -> Duration | None:
-        if value is not None and not value.is_absolute:
-            raise ValueError("min_gap is a length of time in s, m or h")
-        return value
-
-
-def _percent(value: Any) -> Any:
-    if isinstance(value, str) and value.strip().endswith("%"):
-        return value.strip()[:-1]
-    return value
-
-
-Percent = Annotated[float, BeforeValidator(_percent), Field(ge=0, le=100)]
-ListUnsubscribe = Literal["one-click", "mailto", "none"]
-
-
-class Reputation(Strict):
-    """The mailbox breaker (SPEC §5): pause sending when, over the last `window` sends,
-    bounces (hard, or blocked / auth_failed / rate_limited) or spam complaints pass a rate."""
-
-    bounce_rate: Percent = Field(default=5.0, description="percent of the last `window` sends, e.g. 5%")
-    complaint_rate: Percent = Field(default=0.3, description="percent of the last `window` sends, e.g. 0.3%")
-    window: int = Field(default=100, ge=10, le=100_000)
-
-
-class Mailbox(Strict):
-    key: Key
-    from_: str = Field(alias="from", min_length=3)
-    reply_to: str | None = None
-    smtp: str | None = None
-    imap: str | None = Field(
-        default=None, description="${VAR} naming an imaps://user:pass@host:993/INBOX URL for inbox sync"
-    )
-    limits: Limits = Limits()
-    timezone: str | None = None
-    unsubscribe_url: str | None = Field(
-        default=None, description="HTTPS one-click unsubscribe URL; may use {{ message_id }}"
-    )
-    tracking_url: str | None = Field(
-        default=None,
-        description="Public https:// address of `seqctl serve` for this mailbox's open pixel, click "
-        "redirects and one-click unsubscribe",
-    )
-    list_unsubscribe: ListUnsubscribe | None = Field(
-        default=None,
-        description="The List-Unsubscribe header: one-click (HTTPS + RFC 8058, needs tracking_url or "
-        "unsubscribe_url), mailto, or none (out-of-office replies then reach you); default: one-click "
-        "when configured, else mailto",
-    )
-    reputation: Reputation = Reputation()
-    tls: Literal["auto", "require"] = Field(
-        default="auto",
-        description="require: never send the password to an SMTP/IMAP server that offers no STARTTLS",
-    )
-    ca_file: str | None = Field(
-        default=None, description="A CA bundle (PEM) to verify this mailbox's SMTP and IMAP servers with"
-    )
-
-    @model_validator(mode="after")
-    def _one_click_has_a_url(self) -> Mailbox:
-        if self.list_unsubscribe == "one-click" and not (self.unsubscribe_url or self.tracking_url):
-            raise ValueError("list_unsubscribe: one-click needs an unsubscribe_url or a tracking_url")
-        return self
-
-    @field_validator("from_", "reply_to")
-    @classmethod
-    def _address(cls, value: str | None) -> str | None:
-        from email.utils import parseaddr
-
-        if value is None:
-            return value
-        if "\r" in value or "\n" in value or "@" not in parseaddr(value)[1]:
-            raise ValueError(f"{value!r} is not an email address like 'Ada <ada@example.com>'")
-        return value
-
-    @field_validator("smtp", "imap")
-    @classmethod
-    def _secret_reference(cls, value: str | None, info: Any) -> str | None:
-        if value is None:
-            return value
-        if not re.fullmatch(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}", value):
-            raise ValueError(
-                f"secrets never live in YAML: write {info.field_name}: ${{SOME_ENV_VAR}} and set the URL there"
-            )
-        return value
-
-    @field_validator("unsubscribe_url", "tracking_url")
-    @classmethod
-    def _https(cls, value: str | None, info: Any) -> str | None:
-        # unsubscribe_url is a template ("{{ message_id }}" has spaces); tracking_url is not.
-        forbidden = "\r\n\t<>\"" + (" " if info.field_name == "tracking_url" else "")
-        if value is not None and (not value.startswith("https://") or any(c in value for c in forbidden)):
-            raise ValueError(f"{info.field_name} must be an https:// URL")
-        return value
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str | None) -> str | None:
-        return check_timezone(value) if value else value
-
-
-def check_timezone(name: str) -> str:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {name!r} (use an IANA name like Europe/Paris)") from None
-    return name
-
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 

@@ -423,7 +423,7 @@ def test_spread_scatters_openings_and_at_times_but_not_mid_window_times() -> Non
 
 def test_per_day_limit_resets_at_the_mailbox_calendars_local_midnight() -> None:
     from seqctl.engine.limits import day_start, held_until
-    from seqctl.spec.models import Limits
+    from seqctl.spec.mailboxes import Limits
 
     tokyo = SendCalendar.build("Asia/Tokyo")
     now = at("2026-11-23T14:30:00Z")  # 23:30 in Tokyo
