@@ -34,7 +34,12 @@ log = logging.getLogger("seqctl.web")
 PIXEL = bytes.fromhex(
     "47494638396101000100800000000000ffffff21f90401000000002c00000000010001000002024401003b"
 )
-_MAX_BODY = 4096
+# Bounds on what one request may make the server read (README "Limits"): a tracking token
+# carries the signed link, so the request line allows long marketing URLs and no more.
+MAX_REQUEST_LINE = 16 * 1024  # past it: 414
+MAX_HEADER_LINE = 8 * 1024  # past it, or past MAX_HEADERS lines: 431
+MAX_HEADERS = 100
+_MAX_BODY = 4096  # past it: 413
 _SECURITY_HEADERS = [
     ("Cache-Control", "no-store"),
     ("Referrer-Policy", "no-referrer"),
@@ -115,6 +120,12 @@ class TrackingApp:
             )  # fmt: skip
         if method != "POST":
             return "405 Method Not Allowed", [("Allow", "GET, HEAD, POST")], b""
+        try:
+            declared = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return _page("400 Bad Request", "Unsubscribe", "This request is not an unsubscribe request.")
+        if declared > _MAX_BODY:
+            return _page("413 Content Too Large", "Unsubscribe", "This request is too large.")
         form = parse_qs(_read_body(environ))
         if form.get("List-Unsubscribe") != ["One-Click"]:
             return _page("400 Bad Request", "Unsubscribe", "This request is not an unsubscribe request.")
@@ -169,24 +180,87 @@ def app_from_environment(db_url: str | None = None) -> TrackingApp:
     secret = settings.tracking_secret()
     if secret is None:
         raise InvalidInput(f"{settings.SECRET_VARIABLE} is not set: it signs and checks every tracking link")
-    db = Database(settings.database_url(db_url))
+    db = Database(settings.database_url(db_url), create=False)
     require_current(db)
     return TrackingApp(db, secret)
 
 
 def make_server(app: TrackingApp, host: str, port: int) -> Any:
-    """A threaded WSGI server (the standard library's) that logs no tokens."""
+    """A threaded WSGI server (the standard library's) that logs no tokens and bounds what
+    a request may send before the application sees it."""
     from socketserver import ThreadingMixIn
-    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
+    from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer
     from wsgiref.simple_server import make_server as wsgiref_server
 
     class Server(ThreadingMixIn, WSGIServer):
         daemon_threads = True
+        # The listen backlog: the default of 5 resets connections under a burst of clicks.
+        request_queue_size = 256
+
+        def handle_error(self, request: Any, client_address: Any) -> None:
+            # A client that hangs up mid-answer is no server failure; say so in one line.
+            log.warning("request from %s ended early: %s", client_address[0], _last_error())
 
     class Handler(WSGIRequestHandler):
+        def handle(self) -> None:
+            # wsgiref's own handle(), with seqctl's bounds instead of 64 KiB lines.
+            self.raw_requestline = self.rfile.readline(MAX_REQUEST_LINE + 1)
+            if len(self.raw_requestline) > MAX_REQUEST_LINE:
+                self.requestline, self.request_version, self.command = "", "HTTP/1.1", ""
+                self.send_error(414)
+                return
+            if not self.raw_requestline or not self.parse_request():
+                return
+            handler = ServerHandler(
+                self.rfile, self.wfile, self.get_stderr(), self.get_environ(), multithread=True
+            )
+            handler.request_handler = self  # type: ignore[attr-defined]
+            handler.run(self.server.get_app())  # type: ignore[attr-defined]
+
+        def parse_request(self) -> bool:
+            # http.server reads the headers with http.client's bounds (64 KiB lines); read
+            # them through seqctl's smaller ones. Its errors become 431 there.
+            body = self.rfile
+            self.rfile = _HeaderReader(body)  # type: ignore[assignment]
+            try:
+                return bool(super().parse_request())
+            finally:
+                self.rfile = body
+
         def log_message(self, format: str, *args: Any) -> None:
-            # Tokens are bearer links (an unsubscribe one acts for the recipient): log the route only.
-            route = self.path.split("?")[0].strip("/").split("/")[0]
-            log.info("%s %s /%s … %s", self.address_string(), self.command, route, args[1] if len(args) > 1 else "")
+            # Tokens are bearer links (an unsubscribe one acts for the recipient): log the route
+            # only. A request refused before it was parsed has no path yet.
+            path = getattr(self, "path", "") or ""
+            route = path.split("?")[0].strip("/").split("/")[0][:16]
+            command = (getattr(self, "command", "") or "-")[:16]
+            status = args[1] if len(args) > 1 and isinstance(args[1], str | int) else ""
+            log.info("%s %s /%s … %s", self.address_string(), ascii(command)[1:-1], ascii(route)[1:-1], status)
 
     return wsgiref_server(host, port, app, server_class=Server, handler_class=Handler)
+
+
+class _HeaderReader:
+    """The request's stream while its headers are read: a line over MAX_HEADER_LINE, or
+    more than MAX_HEADERS of them, ends the read with http.client's own errors."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self.lines = 0
+
+    def readline(self, size: int = -1) -> bytes:
+        import http.client
+
+        line: bytes = self.stream.readline(MAX_HEADER_LINE + 1)
+        if len(line) > MAX_HEADER_LINE:
+            raise http.client.LineTooLong("header line")
+        self.lines += 1
+        if self.lines > MAX_HEADERS + 1:  # the blank line that ends them is one more
+            raise http.client.HTTPException(f"more than {MAX_HEADERS} headers")
+        return line
+
+
+def _last_error() -> str:
+    import sys
+
+    exc = sys.exc_info()[1]
+    return type(exc).__name__ if exc is not None else "unknown"

@@ -126,6 +126,13 @@ class Cli:
         assert result.code == 0, f"seqctl {' '.join(args)} → {result.code}\n{result.stderr}\n{result.stdout}"
         return result
 
+    def add_contacts_for(self, *enroll_args: str) -> None:
+        """Import a contact for every `--email` of these `enroll` arguments (enroll creates none)."""
+        emails = [enroll_args[i + 1] for i, arg in enumerate(enroll_args[:-1]) if arg == "--email"]
+        csv = self.workdir / f"contacts-{len(list(self.workdir.glob('contacts-*.csv')))}.csv"
+        csv.write_text("email\n" + "".join(f"{e}\n" for e in emails))
+        self.ok("contacts", "import", str(csv))
+
 
 @pytest.fixture
 def outbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

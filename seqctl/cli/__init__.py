@@ -50,17 +50,22 @@ class State:
 
 
 state = State()
+# The largest id or count a command accepts: what a 64-bit database integer holds.
+MAX_ID = 2**63 - 1
 
 
 def parse_instant(value: str, option: str) -> datetime:
     """An ISO 8601 instant with a UTC offset (Z or ±HH:MM); naive times are refused."""
+    shown = value if len(value) <= 40 else value[:40] + "…"
     try:
         parsed = datetime.fromisoformat(value.strip().replace(" ", "T"))
-    except ValueError:
-        raise InvalidInput(f"{option} {value!r}: not an ISO 8601 time like 2026-03-02T09:00:00Z") from None
-    if parsed.tzinfo is None:
-        raise InvalidInput(f"{option} {value!r}: add a UTC offset, e.g. {value}Z or {value}+01:00")
-    return parsed.astimezone(UTC)
+        if parsed.tzinfo is None:
+            # A date alone reads as midnight: suggest a full time, which is accepted as it stands.
+            whole = parsed.isoformat(timespec="seconds")
+            raise InvalidInput(f"{option} {shown!r}: add a UTC offset, e.g. {whole}Z or {whole}+01:00")
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise InvalidInput(f"{option} {shown!r}: not an ISO 8601 time like 2026-03-02T09:00:00Z") from None
 
 
 def now(override: str | None = None) -> datetime:
@@ -74,7 +79,7 @@ def database(*, require_schema: bool = True) -> Any:
     from seqctl.store.db import Database
     from seqctl.store.migrate import require_current
 
-    db = Database(state.db_url)
+    db = Database(state.db_url, create=not require_schema)
     state.opened.append(db)
     if require_schema:
         require_current(db)
@@ -160,6 +165,8 @@ def import_(
     plan = import_files(database(), files, now=now(), dry_run=dry_run, on_removed=on_removed)
     if as_json:
         output.print_json(plan.as_json())
+        if plan.refusal:
+            raise typer.Exit(2)
         return
     for change in plan.changes:
         details = f" ({'; '.join(change.details)})" if change.details and change.state != "unchanged" else ""
@@ -168,6 +175,8 @@ def import_(
             for sid, n in change.stranded.items()
         )
         output.line(f"{change.kind} {change.key}: {change.state}{details}{stranded}")
+    if plan.refusal:  # only a dry run gets here with one: the real import raises it
+        raise InvalidInput(f"the import would be refused: {plan.refusal}")
     output.note("dry run: nothing changed" if dry_run else "imported")
 
 
@@ -231,7 +240,8 @@ def enroll(
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Enroll contacts; one already enrolled is reported and skipped.
+    """Enroll contacts; one already enrolled, or an address with no contact, is reported and
+    skipped (--email creates no contact: import contacts first, or use --csv).
 
     Example: seqctl enroll cold-outreach --csv leads.csv --start-at 2026-12-01T09:00:00-05:00
     """
@@ -305,7 +315,7 @@ def _targets(sequence: str | None, email: str | None, enrollment_id: int | None)
 
 SequenceArg = Annotated[str | None, typer.Argument(help="Sequence key.")]
 EmailOpt = Annotated[str | None, typer.Option("--email", help="The contact's address.")]
-IdOpt = Annotated[int | None, typer.Option("--id", help="Enrollment id.")]
+IdOpt = Annotated[int | None, typer.Option("--id", min=1, max=MAX_ID, help="Enrollment id.")]
 
 
 @app.command()
@@ -347,11 +357,11 @@ def cancel(sequence: SequenceArg = None, email: EmailOpt = None, enrollment_id: 
 @app.command()
 def tick(
     now_at: NowOption = None,
-    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Claim at most N enrollments.")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, max=MAX_ID, help="Claim at most N enrollments.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Report what is due; change nothing.")] = False,
     lease: Annotated[
         int,
-        typer.Option("--lease", min=5, help="Seconds a claim is held before another tick may take it over."),
+        typer.Option("--lease", min=5, max=86_400, help="Seconds a claim is held before another tick may take it over."),
     ] = 60,
     as_json: JsonOption = False,
 ) -> None:
@@ -396,7 +406,7 @@ def queue(
     due: Annotated[bool, typer.Option("--due", help="Only what is due (overdue) now.")] = False,
     failed: Annotated[bool, typer.Option("--failed", help="Failed (dead-lettered) enrollments.")] = False,
     unknown: Annotated[bool, typer.Option("--unknown", help="Sends whose outcome is unknown.")] = False,
-    limit: Annotated[int, typer.Option("--limit", min=1)] = 200,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=MAX_ID)] = 200,
     as_json: JsonOption = False,
 ) -> None:
     """What runs next and when, and why it waits; what is overdue, failed or unknown.
@@ -432,7 +442,7 @@ def queue(
 
 @app.command()
 def resolve(
-    send_id: Annotated[int, typer.Argument(help="The send's id from `seqctl queue --unknown`.")],
+    send_id: Annotated[int, typer.Argument(min=1, max=MAX_ID, help="The send's id from `seqctl queue --unknown`.")],
     sent: Annotated[bool, typer.Option("--sent", help="It was delivered: move the enrollment on.")] = False,
     not_sent: Annotated[
         bool, typer.Option("--not-sent", help="It was not delivered: send it again.")
@@ -506,7 +516,7 @@ def tasks(
 
 @task_app.command("done")
 def task_done(
-    task_id: Annotated[int, typer.Argument(help="Task id.")],
+    task_id: Annotated[int, typer.Argument(min=1, max=MAX_ID, help="Task id.")],
     outcome: Annotated[str | None, typer.Option("--outcome", help="What happened, for the log.")] = None,
 ) -> None:
     """Complete a manual task; its enrollment moves on.
@@ -521,7 +531,7 @@ def task_done(
 
 @task_app.command("skip")
 def task_skip(
-    task_id: Annotated[int, typer.Argument(help="Task id.")],
+    task_id: Annotated[int, typer.Argument(min=1, max=MAX_ID, help="Task id.")],
     outcome: Annotated[str | None, typer.Option("--outcome", help="Why, for the log.")] = None,
 ) -> None:
     """Skip a manual task; its enrollment moves on.
@@ -648,7 +658,7 @@ def inbox_sync(
         str | None, typer.Option("--mailbox", help="Only this mailbox (with --maildir: the one it belongs to).")
     ] = None,
     away_days: Annotated[
-        int, typer.Option("--away-days", help="Pause after an out-of-office that names no return date.")
+        int, typer.Option("--away-days", max=MAX_ID, help="Pause after an out-of-office that names no return date.")
     ] = 3,
     as_json: JsonOption = False,
 ) -> None:
@@ -689,7 +699,7 @@ def inbox_list(
         bool, typer.Option("--unmatched", help="Only messages that matched no contact (or could not be parsed).")
     ] = False,
     mailbox: Annotated[str | None, typer.Option("--mailbox", help="Only this mailbox's messages.")] = None,
-    limit: Annotated[int, typer.Option("--limit", help="At most this many, newest first.")] = 50,
+    limit: Annotated[int, typer.Option("--limit", max=MAX_ID, help="At most this many, newest first.")] = 50,
     as_json: JsonOption = False,
 ) -> None:
     """What inbox syncs read and what became of each message: newest first.
@@ -735,7 +745,7 @@ def events_import(
 @app.command()
 def serve(
     host: Annotated[str, typer.Option("--host", help="Address to listen on (behind a reverse proxy).")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8080,
+    port: Annotated[int, typer.Option("--port", max=MAX_ID, help="Port to listen on.")] = 8080,
 ) -> None:
     """Run the tracking web app: open pixel, click redirects, one-click unsubscribe.
 
@@ -814,7 +824,7 @@ def stats(
 
 
 @app.command()
-def retry(enrollment_id: Annotated[int, typer.Argument(help="Enrollment id.")]) -> None:
+def retry(enrollment_id: Annotated[int, typer.Argument(min=1, max=MAX_ID, help="Enrollment id.")]) -> None:
     """Put a failed enrollment back in the queue, due now.
 
     Example: seqctl retry 42

@@ -3,12 +3,30 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterable, Sequence
 from functools import cache
 from typing import Any
 
 # rich is imported on first use: `--json` runs and cron's quiet ticks never pay for it.
+
+# What stored text (mail subjects, CSV cells, SMTP replies) must not pass to a terminal as
+# it is: control characters (escape sequences can move the cursor, retitle the window or
+# fake lines), C1 controls (0x9b is CSI on some terminals) and bidirectional overrides
+# (which reorder what is shown). Rich markup is the other half: every stored string
+# reaches rich as a Text, never as markup.
+_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+_UNSAFE_IN_CELL = re.compile(_UNSAFE.pattern[:-1] + r"\n\t]")
+
+
+def _shown(match: re.Match[str]) -> str:
+    return f"\\x{ord(match.group()):02x}" if ord(match.group()) < 0x100 else f"\\u{ord(match.group()):04x}"
+
+
+def safe(text: str, *, one_line: bool = False) -> str:
+    """Text with every character that could act on the terminal shown as an escape."""
+    return (_UNSAFE_IN_CELL if one_line else _UNSAFE).sub(_shown, text)
 
 
 @cache
@@ -19,7 +37,10 @@ def _console(err: bool) -> Any:
 
 
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
+    # JSON escapes C0 controls itself; the rest of _UNSAFE only occurs inside strings,
+    # where \uXXXX is the same character to a JSON reader and inert to a terminal.
+    text = json.dumps(data, indent=2, default=str, ensure_ascii=False)
+    sys.stdout.write(_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n")
 
 
 def table(
@@ -30,16 +51,17 @@ def table(
     empty: str = "nothing to show",
 ) -> None:
     from rich.table import Table
+    from rich.text import Text
 
     rows = list(rows)
     if not rows:
-        _console(False).print(f"[dim]{empty}[/dim]")
+        _console(False).print(Text(empty, style="dim"))
         return
     grid = Table(title=title, show_lines=False, header_style="bold")
     for column in columns:
         grid.add_column(column)
     for row in rows:
-        grid.add_row(*(_cell(row.get(column)) for column in columns))
+        grid.add_row(*(Text(safe(_cell(row.get(column)), one_line=True)) for column in columns))
     _console(False).print(grid)
 
 
@@ -84,13 +106,15 @@ def timeline(steps: list[dict[str, Any]], depth: int = 0) -> None:
 
 
 def line(text: str) -> None:
-    _console(False).print(text, markup=False, highlight=False)
+    from rich.text import Text
+
+    _console(False).print(Text(safe(text)), highlight=False)
 
 
 def note(text: str) -> None:
     """A status line for people, on stderr so that stdout stays clean for pipes."""
-    sys.stderr.write(text + "\n")
+    sys.stderr.write(safe(text) + "\n")
 
 
 def error(text: str) -> None:
-    sys.stderr.write(f"seqctl: {text}\n")
+    sys.stderr.write(f"seqctl: {safe(text)}\n")

@@ -16,9 +16,9 @@ import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 from seqctl.errors import InvalidInput
+from seqctl.server_urls import parse_server_url
 from seqctl.tls import TlsPolicy, TlsRequired, describe_tls_failure
 
 CONNECT_TIMEOUT_S = 30
@@ -187,18 +187,15 @@ class SmtpSettings:
     def from_url(cls, url: str, tls: TlsPolicy | None = None) -> SmtpSettings:
         """`smtp://user:pass@host:587` (STARTTLS when offered) or `smtps://…:465`, with
         optional `?tls=require&ca_file=/path` over the mailbox's `tls`."""
-        parts = urlsplit(url)
-        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
-            raise InvalidInput(
-                "an SMTP URL looks like smtp://user:pass@host:587 or smtps://user:pass@host:465"
-            )
-        implicit = parts.scheme == "smtps"
+        parts = parse_server_url(
+            url, kind="SMTP URL", ports={"smtp": 587, "smtps": 465}, example="smtp://user:pass@host:587"
+        )
         return cls(
-            host=parts.hostname,
-            port=parts.port or (465 if implicit else 587),
-            username=unquote(parts.username) if parts.username else None,
-            password=unquote(parts.password) if parts.password else None,
-            implicit_tls=implicit,
+            host=parts.host,
+            port=parts.port,
+            username=parts.username,
+            password=parts.password,
+            implicit_tls=parts.scheme == "smtps",
             tls=(tls or TlsPolicy()).with_query(parts.query, where="SMTP URL"),
         )
 

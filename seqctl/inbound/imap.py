@@ -18,9 +18,9 @@ import re
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from urllib.parse import unquote, urlsplit
 
 from seqctl.errors import InvalidInput
+from seqctl.server_urls import parse_server_url
 from seqctl.tls import TlsPolicy, TlsRequired, describe_tls_failure
 
 FETCH_CHUNK = 100
@@ -47,23 +47,19 @@ def parse_imap_url(url: str, *, where: str, tls: TlsPolicy | None = None) -> Ima
     """`imaps://user:pass@host:993/INBOX` (implicit TLS) or `imap://…:143/Folder`
     (STARTTLS when the server offers it), with optional `?tls=require&ca_file=/path` over
     the mailbox's `tls`. User and password are percent-decoded."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        raise InvalidInput(f"{where}: not an IMAP URL like imaps://user:pass@host:993/INBOX") from None
-    if parts.scheme not in ("imap", "imaps") or not parts.hostname:
-        raise InvalidInput(f"{where}: not an IMAP URL like imaps://user:pass@host:993/INBOX")
+    parts = parse_server_url(
+        url, kind=f"{where}: IMAP URL", ports={"imap": 143, "imaps": 993},
+        example="imaps://user:pass@host:993/INBOX",
+    )  # fmt: skip
     if not parts.username or parts.password is None:
         raise InvalidInput(f"{where}: the IMAP URL needs a user and a password (imaps://user:pass@host/INBOX)")
-    implicit = parts.scheme == "imaps"
     return ImapTarget(
-        host=parts.hostname,
-        port=port or (993 if implicit else 143),
-        user=unquote(parts.username),
-        password=unquote(parts.password),
-        folder=unquote(parts.path.lstrip("/")) or "INBOX",
-        implicit_tls=implicit,
+        host=parts.host,
+        port=parts.port,
+        user=parts.username,
+        password=parts.password,
+        folder=parts.path.lstrip("/") or "INBOX",
+        implicit_tls=parts.scheme == "imaps",
         tls=(tls or TlsPolicy()).with_query(parts.query, where=where),
     )
 

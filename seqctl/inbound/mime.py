@@ -50,7 +50,26 @@ QUOTE_START = re.compile(
 _SIGNATURE = re.compile(r"^-- ?$", re.M)
 
 
+# Bounds on what one inbound message may make the classifier read (README "Limits"). The
+# words that decide (a reply's text, a report's status) come first; what lies past the
+# first MAX_MESSAGE_BYTES is attachments and returned originals.
+MAX_MESSAGE_BYTES = 10 * 1024 * 1024
+MAX_MULTIPARTS = 64  # nested or not: past it only the headers are read
+_MULTIPART = re.compile(rb"multipart/", re.I)
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+
+
 def parse(raw: bytes) -> Message:
+    """The message, read up to the bounds above: its first MAX_MESSAGE_BYTES, and only its
+    headers when it declares more than MAX_MULTIPARTS multiparts (the email package parses
+    nested parts recursively, so a hostile nesting would cost seconds and end in an error)."""
+    raw = raw[:MAX_MESSAGE_BYTES]
+    if len(_MULTIPART.findall(raw, 0, len(raw))) > MAX_MULTIPARTS:
+        end = _HEADER_END.search(raw)
+        head = raw[: end.start()] if end else raw
+        message = email.message_from_bytes(head + b"\r\n\r\n", policy=email.policy.compat32)
+        del message["Content-Type"]  # its parts were not read: a plain, empty body
+        return message
     return email.message_from_bytes(raw, policy=email.policy.compat32)
 
 

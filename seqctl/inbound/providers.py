@@ -66,7 +66,7 @@ def parse_file(text: str, fmt: str, *, name: str) -> Parsed:
     for line, item in _documents(text, name):
         try:
             found = reader(item, line)
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError, OSError, RecursionError) as exc:
             raise InvalidInput(f"{name}:{line}: not a {fmt} event ({_why(exc)})") from None
         if found is None:
             skipped += 1
@@ -77,8 +77,12 @@ def parse_file(text: str, fmt: str, *, name: str) -> Parsed:
 
 def _why(exc: Exception) -> str:
     if isinstance(exc, KeyError):
-        return f"missing {exc.args[0]!r}"
-    return str(exc) or type(exc).__name__
+        return f"missing {str(exc.args[0])[:40]!r}"
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    if isinstance(exc, OverflowError | OSError):
+        return "a number out of range"
+    return (str(exc) or type(exc).__name__)[:200]
 
 
 def _documents(text: str, name: str) -> Iterator[tuple[int, Any]]:
@@ -89,8 +93,8 @@ def _documents(text: str, name: str) -> Iterator[tuple[int, Any]]:
     if stripped.startswith(("[", "{")):
         try:
             whole = json.loads(stripped)
-        except json.JSONDecodeError:
-            whole = None  # one document per line, then
+        except (ValueError, RecursionError):  # also a number of 4,300 digits, or deep nesting
+            whole = None  # one document per line, then: the error gets its line
     if whole is not None:
         yield from ((1, item) for item in _items(whole))
         return
@@ -101,12 +105,16 @@ def _documents(text: str, name: str) -> Iterator[tuple[int, Any]]:
             document = json.loads(line)
         except json.JSONDecodeError as exc:
             raise InvalidInput(f"{name}:{number}: not JSON ({exc.msg})") from None
+        except ValueError:
+            raise InvalidInput(f"{name}:{number}: not JSON (a number too long)") from None
+        except RecursionError:
+            raise InvalidInput(f"{name}:{number}: JSON nested too deeply") from None
         yield from ((number, item) for item in _items(document))
 
 
-def _items(document: Any) -> list[Any]:
-    if isinstance(document, list):
-        return [item for part in document for item in _items(part)]
+def _items(document: Any, depth: int = 0) -> list[Any]:
+    if isinstance(document, list) and depth < 2:  # an array, or an array of pages
+        return [item for part in document for item in _items(part, depth + 1)]
     if isinstance(document, dict) and isinstance(document.get("items"), list):
         return list(document["items"])
     return [document]

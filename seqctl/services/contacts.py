@@ -2,31 +2,43 @@
 
 from __future__ import annotations
 
-import csv
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from seqctl.errors import InvalidInput
-from seqctl.files import read_input
+from seqctl.files import normalise_header, read_csv_records
 from seqctl.spec.fields import check_timezone
 from seqctl.store import contacts as contact_store
 from seqctl.store.db import Database
 
-# Deliberately plain: one @, no spaces or header-breaking characters, a dotted domain.
-_EMAIL = re.compile(
-    r"^[^@\s<>()\[\],;:\"\\]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
-)
+# Deliberately plain: a dot-atom local part (RFC 5322 atext, so nothing that could break a
+# header), one @, a dotted domain of LDH labels.
+_LOCAL_PART = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}$")
+_DOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$")
 _TAG_SPLIT = re.compile(r"[;|,]")
 
 
 def normalise_email(value: str) -> str:
-    """Lower-cased address, or InvalidInput saying why it is not one."""
+    """Lower-cased address with an internationalised domain in its ASCII (IDNA) form, or
+    InvalidInput saying why it is not one. A non-ASCII local part (`jösé@…`) is refused:
+    it needs SMTPUTF8 end to end, which seqctl does not send."""
+    shown = value if len(value) <= 80 else value[:80] + "…"
     address = value.strip().lower()
-    if not _EMAIL.match(address) or len(address) > 320:
-        raise InvalidInput(f"{value!r} is not a valid email address")
-    return address
+    local, at, domain = address.rpartition("@")
+    if not at or len(address) > 320:
+        raise InvalidInput(f"{shown!r} is not a valid email address")
+    if not local.isascii():
+        raise InvalidInput(f"{shown!r}: a non-ASCII local part (before the @) is not supported (SMTPUTF8)")
+    if not domain.isascii():
+        try:
+            domain = domain.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise InvalidInput(f"{shown!r} is not a valid email address (its domain)") from None
+    if not _LOCAL_PART.match(local) or not _DOMAIN.match(domain):
+        raise InvalidInput(f"{shown!r} is not a valid email address")
+    return f"{local}@{domain}"
 
 
 @dataclass(frozen=True)
@@ -50,25 +62,22 @@ class CsvContacts:
 
 def read_csv(path: str) -> CsvContacts:
     """Parse a contacts CSV. A bad file is InvalidInput; a bad row is reported and skipped."""
-    text = read_input(path, encoding="utf-8-sig")
-    reader = csv.reader(text.splitlines())
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise InvalidInput(
-            f"{path}: the file is empty; it needs a header row with an 'email' column"
-        ) from None
-    names = [name.strip().lower() for name in header]
+    records = read_csv_records(path)
+    header = next(records, None)
+    if header is None:
+        raise InvalidInput(f"{path}: the file is empty; it needs a header row with an 'email' column")
+    names = [normalise_header(name) for name in header[1]]
     if "email" not in names:
-        raise InvalidInput(f"{path}:1: no 'email' column in the header ({', '.join(names)})")
+        shown = ", ".join(name[:40] for name in names[:20])
+        raise InvalidInput(f"{path}:{header[0]}: no 'email' column in the header ({shown})")
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates or "" in names:
         raise InvalidInput(
-            f"{path}:1: column names must be unique and non-empty: {', '.join(duplicates) or '(empty)'}"
+            f"{path}:{header[0]}: column names must be unique and non-empty: {', '.join(duplicates) or '(empty)'}"
         )
     result = CsvContacts()
     seen: dict[str, int] = {}
-    for line, cells in enumerate(reader, start=2):
+    for line, cells in records:
         if not any(cell.strip() for cell in cells):
             continue
         if len(cells) != len(names):

@@ -23,6 +23,8 @@ from seqctl.store import sends
 from seqctl.store.db import Database, Tx
 from seqctl.store.records import Contact, Message
 
+MAX_EVENTS_BYTES = 1024 * 1024 * 1024  # one export file (README "Limits")
+
 
 @dataclass
 class ImportReport:
@@ -40,7 +42,7 @@ class ImportReport:
 
 
 def import_events(db: Database, path: str, fmt: str, *, now: datetime) -> ImportReport:
-    parsed = parse_file(read_input(path), fmt, name=path)
+    parsed = parse_file(read_input(path, max_bytes=MAX_EVENTS_BYTES), fmt, name=path)
     report = ImportReport(events=len(parsed.events), ignored=parsed.skipped)
     catalog = Catalog.load(db)
     with db.write() as tx:

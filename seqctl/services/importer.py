@@ -33,6 +33,7 @@ class Change:
 class ImportPlan:
     changes: list[Change]
     applied: bool = False
+    refusal: str | None = None  # why the real import would refuse (a dry run's finding)
 
     @property
     def stranded(self) -> dict[str, dict[str, int]]:
@@ -41,6 +42,7 @@ class ImportPlan:
     def as_json(self) -> dict[str, Any]:
         return {
             "applied": self.applied,
+            "refused": self.refusal,
             "changes": [
                 {"kind": c.kind, "key": c.key, "state": c.state, "details": c.details,
                  "enrollments_on_removed_steps": c.stranded}
@@ -128,6 +130,10 @@ def import_files(
             )
         plan = ImportPlan(changes)
         if dry_run:
+            try:
+                _check_on_removed(plan, sequences, on_removed)
+            except InvalidInput as exc:
+                plan.refusal = exc.message
             return plan
         _check_on_removed(plan, sequences, on_removed)
         for mailbox in mailboxes:

@@ -28,6 +28,17 @@ class EnrollReport:
     invalid: list[dict[str, Any]] = field(default_factory=list)
 
 
+def starting_step(catalog: Catalog, sequence_key: str, step: str | None) -> str:
+    """The step an enrollment starts on: `step` when the sequence has it, else its first."""
+    sequence = catalog.sequence(sequence_key).model
+    first = step or sequence.steps[0].id
+    if first not in sequence.step_ids():
+        raise InvalidInput(
+            f"--step {first}: no such step in {sequence_key!r} ({', '.join(sequence.step_ids())})"
+        )
+    return first
+
+
 def start_enrollment(
     tx: Any,
     catalog: Catalog,
@@ -42,11 +53,7 @@ def start_enrollment(
     """Enroll one contact; returns (id, "") or (None, why it was skipped)."""
     loaded = catalog.sequence(sequence_key)
     sequence = loaded.model
-    first = step or sequence.steps[0].id
-    if first not in sequence.step_ids():
-        raise InvalidInput(
-            f"--step {first}: no such step in {sequence_key!r} ({', '.join(sequence.step_ids())})"
-        )
+    first = starting_step(catalog, sequence_key, step)
     existing = enrollment_store.open_enrollment(tx, loaded.record.id, contact.id)
     if existing is not None:
         return None, f"already in {sequence_key} (enrollment {existing.id}, {existing.status})"
@@ -95,9 +102,10 @@ def enroll(
     step: str | None = None,
     now: datetime,
 ) -> EnrollReport:
-    """Enroll contacts by address (created if new), from a CSV (upserted) or by tag."""
+    """Enroll contacts by address (an address with no contact is skipped: nothing is
+    created), from a CSV (upserted) or by tag."""
     catalog = Catalog.load(db)
-    catalog.sequence(sequence_key)
+    starting_step(catalog, sequence_key, step)  # a bad --step is bad input, whoever is named
     report = EnrollReport()
     rows: list[tuple[str, dict[str, Any], tuple[str, ...]]] = []
     if csv_path is not None:
@@ -115,10 +123,16 @@ def enroll(
             if not targets:
                 raise InvalidInput(f"no contact has the tag {tag!r}")
         else:
-            for email, fields, tags in rows:
-                contact_store.upsert(tx, email, fields, tags, now)
+            if csv_path is not None:  # a CSV brings the contacts; an address alone creates none
+                for email, fields, tags in rows:
+                    contact_store.upsert(tx, email, fields, tags, now)
             found = contact_store.by_emails(tx, [r[0] for r in rows])
-            targets = [found[email] for email in dict.fromkeys(r[0] for r in rows)]
+            targets = []
+            for email in dict.fromkeys(r[0] for r in rows):
+                if email in found:
+                    targets.append(found[email])
+                else:
+                    report.skipped.append({"email": email, "reason": "no such contact: add it with contacts import"})
         for contact in targets:
             enrollment_id, why = start_enrollment(
                 tx, catalog, sequence_key, contact, start_at=start_at or now, now=now, step=step

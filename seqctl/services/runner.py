@@ -549,7 +549,7 @@ class BatchRunner:
             self._commit_alone(work)
 
     def _prepare_checked(self, work: Work) -> PreparedSend | None:
-        """The email rendered and staged, or None when it cannot go now (its writes say why)."""
+        """The email rendered, or None when it cannot go now (its writes say why)."""
         step = work.email_step
         mailbox = self.catalog.mailbox_for(work.loaded.model)
         assert step is not None and mailbox is not None
@@ -574,13 +574,15 @@ class BatchRunner:
                 self.report.errors.append(why)
             self._defer(work, self.now + CONFIG_RECHECK, "config", why)
             return None
+        if not work.contact.email.isascii():  # stored before addresses were checked for it
+            self._fail(work, step.id, f"{work.contact.email}: a non-ASCII local part needs SMTPUTF8, "
+                                      "which seqctl does not send")  # fmt: skip
+            return None
         try:
-            prepared = self._prepare(work, step, mailbox)
+            return self._prepare(work, step, mailbox)
         except TemplateProblem as exc:
             self._fail(work, step.id, str(exc))
             return None
-        self.pool.get(mailbox).stage(prepared.message_id, prepared.attempt, prepared.raw)
-        return prepared
 
     def _commit_intents(self, ready: list[tuple[Work, PreparedSend]]) -> list[tuple[Work, PreparedSend, int]]:
         """One durable transaction: the previous outcomes, then each intent that passes the
@@ -588,6 +590,10 @@ class BatchRunner:
         intents: list[tuple[Work, PreparedSend, int]] = []
         committed = False
         try:
+            # Staged only once the whole group is prepared: a group that fails half-way
+            # through preparing leaves no file behind for a Message-ID no row holds.
+            for _, prepared in ready:
+                self.pool.get(prepared.mailbox).stage(prepared.message_id, prepared.attempt, prepared.raw)
             with self._fenced(self._with_unsettled([work for work, _ in ready]), durable=True) as (tx, held):
                 self._settle_unsettled(tx, held)
                 for work, prepared in ready:

@@ -6,14 +6,13 @@ and when enrolling, so adding a value here takes effect at once for every sequen
 
 from __future__ import annotations
 
-import csv
 import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from seqctl.errors import InvalidInput
-from seqctl.files import read_input
+from seqctl.files import read_csv_records
 from seqctl.services.contacts import normalise_email
 from seqctl.store import activity
 from seqctl.store.db import Database
@@ -70,7 +69,7 @@ def read_file(path: str) -> list[tuple[Entry, str]]:
     `#` comments are skipped. Any bad line refuses the whole file, naming file and line."""
     found: list[tuple[Entry, str]] = []
     problems: list[str] = []
-    for line_no, row in enumerate(csv.reader(read_input(path, encoding="utf-8-sig").splitlines()), start=1):
+    for line_no, row in read_csv_records(path):
         if not row or not row[0].strip() or row[0].lstrip().startswith("#"):
             continue
         value = row[0].strip()

@@ -163,11 +163,12 @@ def _check_email(step: EmailStep, here: tuple[Any, ...], has_earlier_email: bool
 
 
 def _check_templates(*fields: tuple[tuple[Any, ...], str | None]) -> Iterator[Finding]:
-    from seqctl.delivery.render import template_syntax_error
+    from seqctl.delivery.render import runaway_problem, template_syntax_error
 
     for path, source in fields:
         if source is not None:
-            problem = template_syntax_error(source, html=path[-1] == "html")
+            html = path[-1] == "html"
+            problem = template_syntax_error(source, html=html) or runaway_problem(source, html=html)
             if problem:
                 yield path, problem, False
 

@@ -6,8 +6,12 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 
-_PATTERN = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w|bd)\s*$")
+_PATTERN = re.compile(r"^\s*(\d{1,12})\s*(s|m|h|d|w|bd)\s*$")
 _ABSOLUTE_SECONDS = {"s": 1, "m": 60, "h": 3600}
+# The longest wait or window a file may name. A typo like `999999999bd` would otherwise make
+# every schedule computation walk the calendar for millions of days.
+MAX_DAYS = 3653  # ten years
+MAX_BUSINESS_DAYS = 2610  # ten years of five-day weeks
 
 
 @dataclass(frozen=True)
@@ -51,4 +55,11 @@ def parse_duration(text: object) -> Duration:
             f"bad duration {text!r}: write a number and a unit "
             "(s, m, h, d, w, or bd for allowed business days), e.g. 3d"
         )
-    return Duration(int(match.group(1)), match.group(2))
+    duration = Duration(int(match.group(1)), match.group(2))
+    if duration.unit == "bd":
+        too_long = duration.amount > MAX_BUSINESS_DAYS
+    else:
+        too_long = duration.as_timedelta() > timedelta(days=MAX_DAYS)
+    if too_long:
+        raise ValueError(f"duration {text!r} is longer than ten years, the most a wait or window may be")
+    return duration

@@ -17,6 +17,55 @@ from seqctl.spec.models import SpecFile, model_for_step_type
 Path_ = tuple[Any, ...]
 _CLOCK_TIME = re.compile(r"^\d{1,2}:\d{2}$")
 
+# Bounds on what one sequence file may make the loader do (README "Limits"). A real file
+# is far inside them; past them is a hostile or broken file, refused before it is built.
+MAX_FILE_BYTES = 10 * 1024 * 1024
+MAX_DEPTH = 64  # nested mappings and lists
+MAX_VALUES = 200_000  # every mapping, list and scalar, with aliases expanded
+
+
+class _Refused(Exception):
+    def __init__(self, mark: yaml.Mark, message: str) -> None:
+        super().__init__(message)
+        self.mark, self.message = mark, message
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """SafeLoader whose composer refuses, as it goes, a document nested deeper than
+    MAX_DEPTH (the composer recurses) or larger than MAX_VALUES once its aliases are
+    expanded. A billion-laughs document composes cheaply into shared nodes and would
+    expand exponentially only when converted: each node's expanded size is added up from
+    its children's as it is composed, so the check never expands anything."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.depth = 0
+        self.sizes: dict[int, int] = {}  # id(node) → values it expands to, once composed
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            target = self.anchors.get(event.anchor or "")
+            if target is not None and id(target) not in self.sizes:
+                raise _Refused(event.start_mark, f"alias *{event.anchor} refers to a value that contains it")
+            return super().compose_node(parent, index)
+        if isinstance(event, yaml.CollectionStartEvent) and self.depth >= MAX_DEPTH:
+            raise _Refused(event.start_mark, f"nested more than {MAX_DEPTH} levels deep")
+        self.depth += 1
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+        size = 1
+        if isinstance(node, yaml.MappingNode):
+            size += sum(self.sizes[id(key)] + self.sizes[id(value)] for key, value in node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            size += sum(self.sizes[id(item)] for item in node.value)
+        if size > MAX_VALUES:
+            raise _Refused(node.start_mark, f"the document expands to more than {MAX_VALUES:,} values (YAML aliases?)")
+        self.sizes[id(node)] = size
+        return node
+
 
 class Positions:
     """Where each value (and each mapping key) stood in the file; 1-based."""
@@ -47,7 +96,13 @@ def _convert(
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
+            try:
+                key = loader.construct_object(key_node, deep=True)
+            except (ValueError, OverflowError):
+                key = None
+            if not isinstance(key, str | int | float | bool) or key is None:
+                problems.append((_mark(key_node), "a key must be plain text"))
+                continue
             if key == "<<":
                 problems.append((_mark(key_node), "YAML merge keys (<<) are not supported"))
                 continue
@@ -62,7 +117,11 @@ def _convert(
             _convert(item, loader, (*path, index), positions, problems)
             for index, item in enumerate(node.value)
         ]
-    value = loader.construct_object(node, deep=True)
+    try:
+        value = loader.construct_object(node, deep=True)
+    except (ValueError, OverflowError) as exc:  # e.g. a timestamp like 2026-13-01
+        problems.append((_mark(node), f"{node.value!r} is not a valid value: {exc}"))
+        return None
     # YAML 1.1 reads an unquoted 10:00 as the sexagesimal number 600; a clock time is meant.
     if isinstance(value, int) and isinstance(node.value, str) and _CLOCK_TIME.match(node.value):
         return node.value
@@ -72,18 +131,30 @@ def _convert(
 def parse_yaml(text: str, filename: str) -> tuple[Any, Positions]:
     """YAML text → plain data plus positions; a syntax error becomes a SpecError."""
     positions = Positions()
-    loader = yaml.SafeLoader(text)
+    if len(text) > MAX_FILE_BYTES:
+        raise SpecError([Problem(filename, 1, 1, f"the file is larger than {MAX_FILE_BYTES // 2**20} MiB")])
+    loader: yaml.SafeLoader | None = None
     try:
+        loader = _BoundedLoader(text)
         root = loader.get_single_node()
         problems: list[tuple[tuple[int, int], str]] = []
         data = {} if root is None else _convert(root, loader, (), positions, problems)
+    except _Refused as exc:
+        raise SpecError([Problem(filename, exc.mark.line + 1, exc.mark.column + 1, exc.message)]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         reason = exc.problem or exc.context or "invalid YAML"
         raise SpecError([Problem(filename, line, col, f"invalid YAML: {reason}")]) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow (NUL, most controls)
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        raise SpecError([Problem(filename, line, column, f"invalid YAML: character {exc.character!r} is not allowed")]) from None
+    except yaml.YAMLError:
+        raise SpecError([Problem(filename, 1, 1, "invalid YAML")]) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if problems:
         raise SpecError([Problem(filename, ln, col, msg) for (ln, col), msg in problems])
     return data, positions

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, create_engine, event
@@ -44,16 +45,25 @@ def normalise_url(url: str) -> str:
 class Database:
     """An engine plus read/write transactions configured for its dialect."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, create: bool = True) -> None:
+        """`create=False` refuses a SQLite file that does not exist yet instead of creating
+        an empty one: every command but `seqctl init` only reads or changes a database."""
         self._held: Connection | None = None
         self.url = normalise_url(url)
         try:
             parsed = make_url(self.url)
-        except ArgumentError:
-            raise InvalidInput(f"not a database URL: {url!r}") from None
-        self.dialect = parsed.get_backend_name()
+            self.dialect = parsed.get_backend_name()
+        except (ArgumentError, ValueError):  # never echo the URL: it may hold a password
+            raise InvalidInput(
+                "the database URL is not valid: write sqlite:///path/to/seqctl.db or "
+                "postgresql://user:password@host/db (password percent-encoded)"
+            ) from None
         if self.dialect not in ("sqlite", "postgresql"):
-            raise InvalidInput(f"unsupported database {self.dialect!r}: use sqlite or postgresql")
+            raise InvalidInput(f"unsupported database {self.dialect[:40]!r}: use sqlite or postgresql")
+        if self.dialect == "sqlite" and not create:
+            path = parsed.database or ""
+            if path and path != ":memory:" and not path.startswith("file:") and not Path(path).exists():
+                raise NotInitialised(f"no database at {path}: run `seqctl init` first (or check --db)")
         try:
             if self.dialect == "sqlite":
                 self.engine = create_engine(self.url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})

@@ -33,6 +33,7 @@ def test_serve_redirects_a_real_click_and_stops_cleanly(tmp_path: Path) -> None:
 
     seqctl("init")
     seqctl("import", str(write(tmp_path / "s.yaml", SEQ)))
+    seqctl("contacts", "import", str(write(tmp_path / "c.csv", "email\ngrace@example.org\n")))
     seqctl("enroll", "s", "--email", "grace@example.org")
     seqctl("tick")
     html = outbox_messages(tmp_path / "outbox")[0].get_body(preferencelist=("html",)).get_content()

@@ -112,7 +112,9 @@ def test_scheduled_start_working_hours_and_spread(cli: Cli, tmp_path: Path, outb
             )
         ),
     )
+    cli.add_contacts_for("calls", "--email", "kim@example.com")
     cli.ok("enroll", "calls", "--email", "kim@example.com", now="2026-11-23T10:00:00Z")
+    cli.add_contacts_for("nobody", "--email", "lee@example.com")
     cli.ok("enroll", "nobody", "--email", "lee@example.com", now="2026-11-27T22:00:00Z")  # Friday 17:00 NY
     assert cli.ok("tick", "--json", now="2026-11-28T03:00:00Z").json()["tasks"] == 1  # Lee's
 
@@ -164,6 +166,7 @@ sequences:
       - {id: e, type: email, subject: x, body: y}
 """
     cli.ok("import", str(write(tmp_path / "bad.yaml", bad)))
+    cli.add_contacts_for("setter", "--email", "m@example.com")
     cli.ok("enroll", "setter", "--email", "m@example.com", now="2026-11-23T10:00:00Z")
     cli.ok("tick", now="2026-11-23T10:00:00Z")
     log = cli.ok("log", "setter", "--email", "m@example.com", "--json").json()[0]["timeline"]
@@ -247,6 +250,7 @@ sequences:
       - {id: e, type: email, subject: "x", body: "y"}
 """
     cli.ok("import", str(write(tmp_path / "s.yaml", spec)))
+    cli.add_contacts_for("s", "--email", "a@example.com", "--email", "b@example.com")
     cli.ok("enroll", "s", "--email", "a@example.com", "--email", "b@example.com", now="2026-11-23T14:00:00Z")
     first = cli.ok("tick", "--json", now="2026-11-23T14:50:00Z").json()  # 23:50 in Tokyo
     assert (first["sent"], first["deferred"]) == (1, 1)

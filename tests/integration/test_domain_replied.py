@@ -37,7 +37,9 @@ def _statuses(cli: Cli, sequence: str) -> dict[str, tuple[str, str | None]]:
 def test_a_reply_from_one_person_ends_the_company_in_sequences_that_ask(cli: Cli, tmp_path: Path) -> None:
     cli.ok("import", str(write(tmp_path / "s.yaml", SEQS)))
     everyone = ["cto@acme.com", "vp@sales.acme.com", "ceo@acme.co.uk", "me@gmail.com", "you@gmail.com"]
+    cli.add_contacts_for("accounts", *[a for e in everyone for a in ("--email", e)])
     cli.ok("enroll", "accounts", *[a for e in everyone for a in ("--email", e)], now="2026-11-23T10:00:00Z")
+    cli.add_contacts_for("other", "--email", "vp@sales.acme.com")
     cli.ok("enroll", "other", "--email", "vp@sales.acme.com", now="2026-11-23T10:00:00Z")
     cli.ok("tick", "--now", "2026-11-23T10:00:00Z")
 
@@ -57,6 +59,7 @@ def test_a_reply_from_one_person_ends_the_company_in_sequences_that_ask(cli: Cli
 
 def test_a_colleague_answering_the_thread_ends_the_company(cli: Cli, tmp_path: Path, outbox: Path) -> None:
     cli.ok("import", str(write(tmp_path / "s.yaml", SEQS)))
+    cli.add_contacts_for("accounts", "--email", "cto@acme.com", "--email", "vp@sales.acme.com")
     cli.ok("enroll", "accounts", "--email", "cto@acme.com", "--email", "vp@sales.acme.com", now="2026-11-23T10:00:00Z")
     cli.ok("tick", "--now", "2026-11-23T10:00:00Z")
     sent = {str(m["To"]): str(m["Message-ID"]) for m in outbox_messages(outbox)}

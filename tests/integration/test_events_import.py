@@ -24,6 +24,7 @@ BROWSER = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, 
 
 def _send(cli: Cli, tmp_path: Path, outbox: Path) -> dict[str, str]:
     cli.ok("import", str(write(tmp_path / "s.yaml", SEQ)))
+    cli.add_contacts_for("s", *[a for p in PEOPLE for a in ("--email", p)])
     cli.ok("enroll", "s", *[a for p in PEOPLE for a in ("--email", p)], now="2026-11-23T10:00:00Z")
     cli.ok("tick", "--now", "2026-11-23T10:00:00Z")
     return {str(m["To"]): str(m["Message-ID"]) for m in outbox_messages(outbox)}

@@ -49,6 +49,7 @@ def imap(monkeypatch: pytest.MonkeyPatch) -> Iterator[ImapServer]:
 def _send_first_emails(cli: Cli, tmp_path: Path, outbox: Path) -> dict[str, str]:
     cli.ok("import", str(write(tmp_path / "s.yaml", SEQ)))
     people = [email for email, _, _ in MAIL] + [QUIET]
+    cli.add_contacts_for("s", *[arg for p in people for arg in ("--email", p)])
     cli.ok("enroll", "s", *[arg for p in people for arg in ("--email", p)], now="2026-11-23T10:00:00Z")
     assert cli.ok("tick", "--now", "2026-11-23T10:00:00Z", "--json").json()["sent"] == len(people)
     return {str(m["To"]): str(m["Message-ID"]) for m in outbox_messages(outbox)}

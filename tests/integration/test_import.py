@@ -70,6 +70,7 @@ def test_import_refuses_unknown_mailbox_and_duplicate_keys_across_files(cli: Cli
 def test_edit_keeps_running_enrollments_on_their_step_ids(cli: Cli, tmp_path: Path) -> None:
     spec = write(tmp_path / "s.yaml", SIMPLE)
     cli.ok("import", str(spec))
+    cli.add_contacts_for("s", "--email", "a@example.com")
     cli.ok("enroll", "s", "--email", "a@example.com", now="2026-11-23T10:00:00Z")
     cli.ok("tick", "--now", "2026-11-23T10:00:00Z")
     # Insert a step before `two` and change its text: the enrollment stays on `two`.
@@ -97,11 +98,16 @@ def test_edit_keeps_running_enrollments_on_their_step_ids(cli: Cli, tmp_path: Pa
 def test_removing_a_step_with_enrollments_on_it_needs_a_decision(cli: Cli, tmp_path: Path) -> None:
     spec = write(tmp_path / "s.yaml", SIMPLE)
     cli.ok("import", str(spec))
+    cli.add_contacts_for("s", "--email", "a@example.com", "--email", "b@example.com")
     cli.ok("enroll", "s", "--email", "a@example.com", "--email", "b@example.com", now="2026-11-23T10:00:00Z")
     cli.ok("tick", "--now", "2026-11-23T10:00:00Z")
     write(spec, SIMPLE.replace('      - {id: two, type: email, wait: 1d, subject: "Again", body: "b"}\n', ""))
-    dry = cli.ok("import", str(spec), "--dry-run", "--json").json()
+    dry_run = cli("import", str(spec), "--dry-run", "--json")  # the real import would refuse: exit 2
+    dry = dry_run.json()
+    assert dry_run.code == 2 and "2 on two" in dry["refused"] and not dry["applied"]
     assert next(c for c in dry["changes"] if c["key"] == "s")["enrollments_on_removed_steps"] == {"two": 2}
+    dry_text = cli("import", str(spec), "--dry-run")
+    assert dry_text.code == 2 and "would be refused" in dry_text.stderr and "step two removed" in dry_text.stdout
     refused = cli("import", str(spec))
     assert refused.code == 2 and "2 on two" in refused.stderr and "--on-removed" in refused.stderr
     assert cli("import", str(spec), "--on-removed", "nope").code == 2
@@ -112,6 +118,7 @@ def test_removing_a_step_with_enrollments_on_it_needs_a_decision(cli: Cli, tmp_p
 def test_removed_steps_can_exit_their_enrollments(cli: Cli, tmp_path: Path) -> None:
     spec = write(tmp_path / "s.yaml", SIMPLE)
     cli.ok("import", str(spec))
+    cli.add_contacts_for("s", "--email", "a@example.com")
     cli.ok("enroll", "s", "--email", "a@example.com", now="2026-11-23T10:00:00Z")
     cli.ok("tick", "--now", "2026-11-23T10:00:00Z")
     write(spec, SIMPLE.replace('      - {id: two, type: email, wait: 1d, subject: "Again", body: "b"}\n', ""))

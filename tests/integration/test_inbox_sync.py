@@ -23,6 +23,7 @@ def deliver(inbox: Path, name: str, fixture: str, original: str, contact: str) -
 def test_replies_bounces_and_out_of_office_between_two_ticks(cli: Cli, tmp_path: Path, outbox: Path) -> None:
     cli.ok("import", str(write(tmp_path / "s.yaml", SEQ)))
     people = ["reply@a.com", "bounce@b.com", "away@c.com", "quiet@d.com", "unsub@e.com"]
+    cli.add_contacts_for("s", *[arg for p in people for arg in ("--email", p)])
     cli.ok("enroll", "s", *[arg for p in people for arg in ("--email", p)], now="2026-11-23T10:00:00Z")
     assert cli.ok("tick", "--now", "2026-11-23T10:00:00Z", "--json").json()["sent"] == 5
     sent = {str(m["To"]): str(m["Message-ID"]) for m in outbox_messages(outbox)}
@@ -110,6 +111,7 @@ def test_mail_matched_only_by_its_sender_must_come_to_a_mailbox_the_contact_hear
         'mailboxes:\n  - {key: ada, from: "Ada <ada@example.com>"}\n  - {key: bob, from: "Bob <bob@example.com>"}\n',
     )
     cli.ok("import", str(write(tmp_path / "s.yaml", two_mailboxes)))
+    cli.add_contacts_for("s", "--email", "grace@example.org")
     cli.ok("enroll", "s", "--email", "grace@example.org", now="2026-11-23T10:00:00Z")
     cli.ok("tick", "--now", "2026-11-23T10:00:00Z")
     for mailbox, expected in (("bob", 1), ("ada", 0)):

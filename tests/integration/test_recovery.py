@@ -41,6 +41,7 @@ def database(cli: Cli, tmp_path: Path) -> Any:
     from seqctl.store.db import Database
 
     cli.ok("import", str(write(tmp_path / "s.yaml", SEQ)))
+    cli.add_contacts_for("s", "--email", "a@example.com")
     cli.ok("enroll", "s", "--email", "a@example.com", now="2026-11-23T10:00:00Z")
     db = Database(cli.db_url)
     yield db
@@ -86,6 +87,7 @@ def test_start_at_holds_the_enrollment_in_scheduled_and_step_picks_the_start(
     cli: Cli, tmp_path: Path
 ) -> None:
     cli.ok("import", str(write(tmp_path / "s.yaml", SEQ)))
+    cli.add_contacts_for("s", "--email", "later@example.com", "--start-at", "2026-12-01T09:00:00Z")
     cli.ok(
         "enroll",
         "s",
@@ -95,6 +97,7 @@ def test_start_at_holds_the_enrollment_in_scheduled_and_step_picks_the_start(
         "2026-12-01T09:00:00Z",
         now="2026-11-23T10:00:00Z",
     )
+    cli.add_contacts_for("s", "--email", "skip@example.com", "--step", "two")
     cli.ok("enroll", "s", "--email", "skip@example.com", "--step", "two", now="2026-11-23T10:00:00Z")
     queue = {q["email"]: q for q in cli.ok("queue", "--json", now="2026-11-23T10:00:00Z").json()}
     assert (queue["later@example.com"]["status"], queue["later@example.com"]["why"]) == (

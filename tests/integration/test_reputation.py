@@ -84,6 +84,7 @@ def test_one_complaint_in_a_hundred_sends_pauses_the_mailbox(cli: Cli, tmp_path:
 def test_events_without_a_message_id_count_for_the_last_email(cli: Cli, tmp_path: Path, outbox: Path) -> None:
     three = SEQ + '      - {id: three, type: email, wait: 5d, thread: true, body: "Last one"}\n'
     cli.ok("import", str(write(tmp_path / "s.yaml", three)))
+    cli.add_contacts_for("s", "--email", "a@example.org", "--email", "b@example.org")
     cli.ok("enroll", "s", "--email", "a@example.org", "--email", "b@example.org", now="2026-11-23T10:00:00Z")
     cli.ok("tick", "--now", "2026-11-23T10:00:00Z")
     cli.ok("tick", "--now", "2026-11-24T10:00:00Z")  # both got the bump: the last email is step two

@@ -11,6 +11,7 @@ dovecot-imapd dovecot-sieve`; `.ci/run` installs them) and fails under CI.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -109,7 +110,9 @@ def test_without_list_unsubscribe_a_real_out_of_office_arrives_and_pauses(
     cli: Cli, tmp_path: Path, outbox: Path, lda: Lda
 ) -> None:
     cli.ok("import", str(write(tmp_path / "s.yaml", SEQ)))
+    cli.add_contacts_for("heard", "--email", "grace@example.org")
     cli.ok("enroll", "heard", "--email", "grace@example.org", now="2026-12-01T10:00:00Z")
+    cli.add_contacts_for("unheard", "--email", "lin@example.org")
     cli.ok("enroll", "unheard", "--email", "lin@example.org", now="2026-12-01T10:00:00Z")
     assert cli.ok("tick", "--now", "2026-12-01T10:00:00Z", "--json").json()["sent"] == 2
     sent = {str(m["To"]): m for m in outbox_messages(outbox)}
@@ -124,6 +127,12 @@ def test_without_list_unsubscribe_a_real_out_of_office_arrives_and_pauses(
 
     replies = list((lda.replies / "new").iterdir())
     assert len(replies) == 1  # the responder kept quiet to the email with List-Unsubscribe
+    # Dovecot dates its answer by the real clock; the test's clock is simulated. A return
+    # date is read relative to the reply's Date, so the answer is dated when it came.
+    reply = replies[0].read_bytes()
+    date = re.search(rb"^Date: [^\r\n]*", reply, re.M | re.I)
+    assert date is not None
+    replies[0].write_bytes(reply.replace(date.group(), b"Date: Tue, 01 Dec 2026 10:01:00 +0000", 1))
     report = cli.ok(
         "inbox", "sync", "--maildir", str(lda.replies), "--mailbox", "ada", "--json", now="2026-12-01T10:05:00Z"
     ).json()

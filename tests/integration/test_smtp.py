@@ -24,6 +24,7 @@ sequences:
 def enroll(cli: Cli, tmp_path: Path, *emails: str) -> None:
     cli.ok("import", str(write(tmp_path / "s.yaml", ONE)))
     args = [a for e in emails for a in ("--email", e)]
+    cli.add_contacts_for(*args)
     cli.ok("enroll", "s", *args, now="2026-11-23T10:00:00Z")
 
 
@@ -53,6 +54,7 @@ def test_550_on_rcpt_is_a_hard_bounce_others_still_sent(
     assert report["sent"] == 1 and report["exited"] == 1
     log = cli.ok("log", "s", "--email", "gone@example.com", "--json").json()[0]
     assert (log["status"], log["exit_reason"]) == ("exited", "bounced")
+    cli.add_contacts_for("s", "--email", "gone@example.com", "--json")
     again = cli.ok("enroll", "s", "--email", "gone@example.com", "--json", now="2026-11-24T10:00:00Z").json()
     assert "suppressed" in again["skipped"][0]["reason"]
 
@@ -172,6 +174,7 @@ def test_starttls_when_offered_and_implicit_tls_for_smtps(
         # One connection for the whole tick; the server refuses mail before STARTTLS, so both went encrypted.
         assert len(starttls.messages) == 2
         monkeypatch.setenv("SEQCTL_SMTP_URL", f"smtps://127.0.0.1:{port_b}")
+        cli.add_contacts_for("s", "--email", "c@example.com")
         cli.ok("enroll", "s", "--email", "c@example.com", now="2026-11-23T10:00:00Z")
         report = cli.ok("tick", "--now", "2026-11-23T10:00:00Z", "--json").json()
         assert report["sent"] == 1, report["errors"]
@@ -241,8 +244,10 @@ def test_held_back_follow_ups_go_before_new_first_touches(
     )
     spec = spec.replace("wait: 1d, thread: true", "wait: 1m, thread: true")
     cli.ok("import", str(write(tmp_path / "s.yaml", spec)))
+    cli.add_contacts_for("s", "--email", "a@example.com", "--email", "b@example.com")
     cli.ok("enroll", "s", "--email", "a@example.com", "--email", "b@example.com", now="2026-11-23T10:00:00Z")
     assert cli.ok("tick", "--now", "2026-11-23T10:00:00Z", "--json").json()["sent"] == 2
+    cli.add_contacts_for("s", "--email", "c@example.com", "--email", "d@example.com")
     cli.ok("enroll", "s", "--email", "c@example.com", "--email", "d@example.com", now="2026-11-23T10:30:00Z")
     held = cli.ok("tick", "--now", "2026-11-23T10:30:00Z", "--json").json()
     assert held["sent"] == 0 and held["deferred"] == 4, held

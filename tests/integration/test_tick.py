@@ -106,6 +106,7 @@ def test_unsubscribe_suppresses_the_address_for_every_sequence(
 ) -> None:
     setup(cli, tmp_path, "email,first_name,company\na@example.com,A,Acme\n")
     cli.ok("event", "unsubscribed", "--email", "a@example.com", now="2026-11-23T09:00:00Z")
+    cli.add_contacts_for("other", "--email", "a@example.com", "--json")
     skipped = cli.ok(
         "enroll", "other", "--email", "a@example.com", "--json", now="2026-11-23T10:00:00Z"
     ).json()
@@ -116,6 +117,7 @@ def test_unsubscribe_suppresses_the_address_for_every_sequence(
 
 def test_enrolling_twice_is_reported_and_skipped(cli: Cli, tmp_path: Path) -> None:
     setup(cli, tmp_path, "email,first_name,company\na@example.com,A,Acme\n")
+    cli.add_contacts_for("flow", "--email", "A@example.com")
     again = cli("enroll", "flow", "--email", "A@example.com", now="2026-11-23T10:00:00Z")
     assert again.code == 0 and "already in flow" in again.stderr
 

@@ -26,6 +26,7 @@ sequences:
 
 def _start(cli: Cli, tmp_path: Path, mailbox_tls: str = "") -> None:
     cli.ok("import", str(write(tmp_path / "s.yaml", SEQ.replace(" TLS", mailbox_tls))))
+    cli.add_contacts_for("s", "--email", "a@example.com")
     cli.ok("enroll", "s", "--email", "a@example.com", now="2026-11-23T10:00:00Z")
 
 

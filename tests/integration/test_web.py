@@ -96,6 +96,7 @@ def _links(message: Any) -> dict[str, str]:
 
 def _send(cli: Cli, tmp_path: Path, outbox: Path, *people: str) -> dict[str, dict[str, str]]:
     cli.ok("import", str(write(tmp_path / "s.yaml", SEQ)))
+    cli.add_contacts_for("s", *[a for p in people for a in ("--email", p)])
     cli.ok("enroll", "s", *[a for p in people for a in ("--email", p)], now="2026-11-23T10:00:00Z")
     cli.ok("tick", "--now", "2026-11-23T10:00:00Z")
     return {str(m["To"]): _links(m) for m in outbox_messages(outbox)}
@@ -190,6 +191,7 @@ def test_tracking_without_the_secret_holds_the_email_and_says_why(
 ) -> None:
     monkeypatch.delenv("SEQCTL_SECRET", raising=False)
     cli.ok("import", str(write(tmp_path / "s.yaml", SEQ)))
+    cli.add_contacts_for("s", "--email", "a@a.com")
     cli.ok("enroll", "s", "--email", "a@a.com", now="2026-11-23T10:00:00Z")
     tick = cli.ok("tick", "--now", "2026-11-23T10:00:00Z", "--json").json()
     assert tick["sent"] == 0 and tick["deferred"] == 1
@@ -225,7 +227,67 @@ def test_a_mailbox_that_loses_its_tracking_url_holds_tracked_emails(
     monkeypatch.setenv("SEQCTL_SECRET", SECRET)
     cli.ok("import", str(write(tmp_path / "s.yaml", SEQ)))
     cli.ok("import", str(write(tmp_path / "m.yaml", 'mailboxes:\n  - {key: ada, from: "Ada <ada@example.com>"}\n')))
+    cli.add_contacts_for("s", "--email", "a@a.com")
     cli.ok("enroll", "s", "--email", "a@a.com", now="2026-11-23T10:00:00Z")
     tick = cli.ok("tick", "--now", "2026-11-23T10:00:00Z", "--json").json()
     assert (tick["sent"], tick["deferred"], tick["failed"]) == (0, 1, 0)
     assert "mailbox ada has no tracking_url" in cli.ok("queue", "--json").json()[0]["why"]
+
+
+def _raw(port: int, request: bytes, *, read: bool = True) -> bytes:
+    """Send bytes as they are (no HTTP client would send these) and read the whole answer."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall(request)
+        if not read:
+            return b""
+        conn.shutdown(socket.SHUT_WR)
+        chunks = []
+        while chunk := conn.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_oversized_and_garbled_requests_get_an_answer_and_the_server_lives_on(
+    web: Web, caplog: pytest.LogCaptureFixture
+) -> None:
+    from seqctl.web import MAX_HEADER_LINE, MAX_HEADERS, MAX_REQUEST_LINE
+
+    long_line = _raw(web.port, b"GET /c/" + b"A" * 100_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert long_line.startswith(b"HTTP/1.0 414")
+    just_over = _raw(web.port, b"GET /c/" + b"A" * MAX_REQUEST_LINE + b" HTTP/1.1\r\n\r\n")
+    assert just_over.startswith(b"HTTP/1.0 414")
+    long_header = _raw(web.port, b"GET /healthz HTTP/1.1\r\nX-Big: " + b"b" * (MAX_HEADER_LINE + 10) + b"\r\n\r\n")
+    assert long_header.startswith(b"HTTP/1.0 431")
+    many = b"".join(b"X-%d: 1\r\n" % i for i in range(MAX_HEADERS + 5))
+    assert _raw(web.port, b"GET /healthz HTTP/1.1\r\n" + many + b"\r\n").startswith(b"HTTP/1.0 431")
+    big_body = _raw(web.port, b"POST /u/x.y HTTP/1.1\r\nContent-Length: 10000000\r\n\r\nList-Unsubscribe=One-Click")
+    assert big_body.split(b"\r\n")[0].endswith(b"404 Not Found")  # a bad token is refused before the body
+    assert _raw(web.port, b"GET /healthz\r\n") == b"ok\n"  # HTTP/0.9: a body, no headers
+    garbage = _raw(web.port, b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03" + bytes(range(256)))
+    assert b"400 - Bad request" in garbage  # read as HTTP/0.9: the error page without a status line
+    assert _raw(web.port, b"\r\n\r\n") == b""  # an empty request line: closed, no answer to give
+    _raw(web.port, b"GET /healthz HTTP/1.1\r\nHost: x", read=False)  # hangs up mid-request
+    assert web.request("GET", "/healthz").text == "ok\n"
+    assert "Traceback" not in caplog.text and "A" * 100 not in caplog.text
+
+
+def test_a_large_unsubscribe_body_is_refused_with_413(cli: Cli, tmp_path: Path, outbox: Path, web: Web) -> None:
+    links = _send(cli, tmp_path, outbox, "a@a.com")["a@a.com"]
+    path = urlsplit(links["unsubscribe"]).path.encode()
+    answer = _raw(web.port, b"POST " + path + b" HTTP/1.1\r\nContent-Length: 10000\r\n\r\n" + b"x" * 10000)
+    assert answer.split(b"\r\n")[0].endswith(b"413 Content Too Large")
+    assert cli.ok("suppress", "list", "--json").json() == []
+
+
+def test_a_burst_of_concurrent_requests_is_answered_in_full(web: Web) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(index: int) -> int:
+        method = "POST" if index % 2 else "GET"
+        return int(web.request(method, "/healthz" if method == "GET" else "/u/forged.token", body="a=b").status)
+
+    with ThreadPoolExecutor(max_workers=64) as pool:
+        statuses = list(pool.map(one, range(256)))
+    assert statuses.count(200) == 128 and statuses.count(404) == 128
