@@ -79,6 +79,8 @@ def test_an_alias_bomb_is_refused_at_its_line_before_it_expands(cli: Cli, tmp_pa
          "    steps: [{id: a, type: email, subject: s, body: b}]\n", ":6:27: '2026-24-12' is not a valid value"),
         (SEQUENCE_PREFIX + "sequences:\n  - key: s\n    mailbox: ada\n    starts_at: 2026-13-01\n"
          "    steps: [{id: a, type: email, subject: s, body: b}]\n", ":6:16: '2026-13-01' is not a valid value"),
+        (SEQUENCE_PREFIX + "sequences:\n  - key: s\n    mailbox: ada\n    calendar: {timezone: America}\n"
+         "    steps: [{id: a, type: email, subject: s, body: b}]\n", ":6:26: 'timezone': unknown time zone 'America'"),
         (ada_sequence("      - {id: a, type: email, wait: 999999999bd, subject: s, body: b}\n"), "longer than ten years"),
         (ada_sequence("      - {id: a, type: email, wait: 3700d, subject: s, body: b}\n"), "longer than ten years"),
         (ada_sequence("      - {id: a, type: email, subject: s, body: '{{ 9 ** (9 ** 9) }}'}\n"), "is too large"),
@@ -86,7 +88,7 @@ def test_an_alias_bomb_is_refused_at_its_line_before_it_expands(cli: Cli, tmp_pa
                       "'{% for i in range(99999) %}{% for j in range(99999) %}{% endfor %}{% endfor %}'}\n"),
          "takes longer than 1 s to render"),
     ],
-    ids=["deep", "recursive-alias", "key", "holiday", "starts-at", "huge-wait", "3700d", "power", "loops"],
+    ids=["deep", "recursive-alias", "key", "holiday", "starts-at", "zone-folder", "huge-wait", "3700d", "power", "loops"],
 )
 def test_files_that_would_hang_or_crash_the_loader_get_file_and_line(
     cli: Cli, tmp_path: Path, text: str, expected: str
