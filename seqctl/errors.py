@@ -1,14 +1,12 @@
 """The error types every layer raises; the CLI turns them into exit codes.
 
-Exit codes (dramatiq-style named constants):
+Exit codes (dramatiq-style named constants; 0 is success):
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-# The command did what it was asked.
-EXIT_OK = 0
 # A runtime failure: the database, a transport, or something else outside the input.
 EXIT_FAILURE = 1
 # Bad usage or invalid input; nothing was changed.

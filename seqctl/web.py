@@ -20,7 +20,7 @@ import html
 import logging
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs
 
 from seqctl.delivery.tracking import CLICK, OPEN, UNSUBSCRIBE, Token, verify
@@ -212,7 +212,7 @@ def make_server(app: TrackingApp, host: str, port: int) -> Any:
             if not self.raw_requestline or not self.parse_request():
                 return
             handler = ServerHandler(
-                self.rfile, self.wfile, self.get_stderr(), self.get_environ(), multithread=True
+                cast(Any, self.rfile), cast(Any, self.wfile), self.get_stderr(), self.get_environ(), multithread=True
             )
             handler.request_handler = self  # type: ignore[attr-defined]
             handler.run(self.server.get_app())  # type: ignore[attr-defined]

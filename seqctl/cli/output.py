@@ -65,6 +65,16 @@ def table(
     _console(False).print(grid)
 
 
+def listing(
+    rows: list[dict[str, Any]], columns: Sequence[str], *, as_json: bool, empty: str = "nothing to show"
+) -> None:
+    """Any listing command's output: every row as JSON with `--json`, else these columns."""
+    if as_json:
+        print_json(rows)
+    else:
+        table(rows, columns, empty=empty)
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return ""

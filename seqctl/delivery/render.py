@@ -18,10 +18,11 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import ChainableUndefined, StrictUndefined, TemplateSyntaxError, UndefinedError, nodes
+from jinja2 import ChainableUndefined, StrictUndefined, Template, TemplateSyntaxError, UndefinedError, nodes
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
 from seqctl.errors import TemplateProblem
@@ -51,7 +52,7 @@ class _NamedUndefined(StrictUndefined):
     """Says `contact.first_name is not set` rather than `'dict object' has no attribute`."""
 
     @property
-    def _undefined_message(self) -> str:  # type: ignore[override]
+    def _undefined_message(self) -> str:
         owner = self._undefined_obj
         if isinstance(owner, Fields):
             return f"{owner!r}.{self._undefined_name} is not set"
@@ -193,12 +194,12 @@ def _deadline(seconds: float) -> Iterator[None]:
         raise _OverBudget()
 
 
-def _bounded_render(template: Any, context: Mapping[str, Any]) -> str:
+def _bounded_render(compiled: _Compiled, context: Mapping[str, Any]) -> str:
     started = time.monotonic()
     parts: list[str] = []
     size = 0
-    with _deadline(MAX_RENDER_SECONDS) if template.seqctl_loops else nullcontext():
-        for part in template.generate(**context):
+    with _deadline(MAX_RENDER_SECONDS) if compiled.loops else nullcontext():
+        for part in compiled.template.generate(**context):
             parts.append(part)
             size += len(part)
             if size > MAX_OUTPUT_CHARS:
@@ -218,22 +219,27 @@ def template_syntax_error(source: str, *, html: bool = False) -> str | None:
 
 
 @lru_cache(maxsize=1024)
-def _compile(source: str, html: bool) -> Any:
+def _compile(source: str, html: bool) -> _Compiled:
     return _prepared((_HTML if html else _TEXT), source)
 
 
-def _prepared(environment: SandboxedEnvironment, source: str) -> Any:
+@dataclass(frozen=True)
+class _Compiled:
+    template: Template
+    loops: bool  # has a loop or a macro: rendered under the deadline
+
+
+def _prepared(environment: SandboxedEnvironment, source: str) -> _Compiled:
     """The compiled template, marked with whether it can loop. Only a loop (or a macro,
     which can recurse) can make a render run long; the rest of a template's work is
     bounded by its length and the operator limits, so it renders without the timer."""
     tree = environment.parse(source)
-    template = environment.from_string(tree)
-    template.seqctl_loops = any(True for _ in tree.find_all((nodes.For, nodes.Macro, nodes.CallBlock)))
-    return template
+    loops = any(True for _ in tree.find_all((nodes.For, nodes.Macro, nodes.CallBlock)))
+    return _Compiled(environment.from_string(tree), loops)
 
 
 @lru_cache(maxsize=1024)
-def _trial(source: str, html: bool) -> Any:
+def _trial(source: str, html: bool) -> _Compiled:
     return _prepared(_TRIAL[html], source)
 
 

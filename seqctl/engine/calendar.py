@@ -9,12 +9,17 @@ first instant after the gap; an ambiguous fall-back time is its first occurrence
 from __future__ import annotations
 
 import re
+from collections.abc import Container, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from seqctl.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from seqctl.spec.models import Weekday
 from seqctl.spec.durations import Duration
 
 # How far ahead a schedule may look before the calendar is declared impossible.
@@ -41,7 +46,7 @@ class HolidayRules:
 
 
 @lru_cache(maxsize=64)
-def _country_holidays(country: str, subdiv: str | None) -> object:
+def _country_holidays(country: str, subdiv: str | None) -> Container[date]:
     import holidays
 
     return holidays.country_holidays(country, subdiv=subdiv)
@@ -105,7 +110,7 @@ class SendCalendar:
         end: time | None = None,
         holidays: HolidayRules | None = None,
         *,
-        overrides: dict[str, tuple[time | None, time | None]] | None = None,
+        overrides: Mapping[Weekday, tuple[time | None, time | None]] | None = None,
         spread: timedelta | None = None,
         spread_seed: int = 0,
     ) -> SendCalendar:

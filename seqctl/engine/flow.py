@@ -11,12 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from fnmatch import fnmatchcase
 
-from seqctl.spec.checks import END, successors
-from seqctl.spec.models import Condition, Sequence, Variant
-
-ENROLLMENT_STATUSES = ("scheduled", "active", "paused", "completed", "exited", "failed")
-RUNNABLE = ("scheduled", "active")
-FINISHED = ("completed", "exited")
+from seqctl.spec.models import END, Condition, Sequence, Variant
 
 
 @dataclass(frozen=True)
@@ -96,7 +91,7 @@ def following_step(sequence: Sequence, step_id: str, chosen: str | None = None) 
     if chosen is not None:
         return None if chosen == END else chosen
     index = sequence.step_ids().index(step_id)
-    options = successors(sequence, index)
+    options = sequence.successors(index)
     if not options or options[0] == END:
         return None
     return options[0]

@@ -20,7 +20,8 @@ def mailbox_pause(outages: int) -> timedelta:
     A circuit breaker: while it rests, its enrollments stay due without spending retries;
     the first send after the pause probes the server again.
     """
-    return min(MAILBOX_PAUSE_BASE * (2 ** max(outages - 1, 0)), MAILBOX_PAUSE_CAP)
+    pause: timedelta = MAILBOX_PAUSE_BASE * 2 ** max(outages - 1, 0)
+    return min(pause, MAILBOX_PAUSE_CAP)
 
 
 def backoff(attempt: int, enrollment_id: int) -> timedelta:
@@ -29,7 +30,7 @@ def backoff(attempt: int, enrollment_id: int) -> timedelta:
     The jitter is derived from the enrollment so that retries of many enrollments
     spread out, yet a test can predict them.
     """
-    delay = min(BASE * (2 ** max(attempt - 1, 0)), CAP)
+    delay: timedelta = min(BASE * 2 ** max(attempt - 1, 0), CAP)
     digest = hashlib.sha256(f"{enrollment_id}:{attempt}".encode()).digest()
     fraction = int.from_bytes(digest[:2], "big") / 65535 * 0.25
     return delay + delay * fraction

@@ -18,6 +18,7 @@ import re
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from seqctl.errors import InvalidInput
 from seqctl.server_urls import parse_server_url
@@ -135,7 +136,7 @@ class ImapFolder:
             if isinstance(item, tuple) and (match := _UID.search(item[0])):
                 yield int(match.group(1)), item[1]
 
-    def _command(self, name: str, *args: str) -> list:  # type: ignore[type-arg]
+    def _command(self, name: str, *args: str) -> list[Any]:
         assert self._client is not None
         try:
             status, data = self._client.uid(name, *args)

@@ -29,11 +29,9 @@ from typing import Any
 
 from seqctl.errors import InvalidInput
 from seqctl.inbound import reasons
+from seqctl.states import EVENT_TYPES
 
 FORMATS = ("jsonl", "sendgrid", "mailgun", "ses")
-EVENT_TYPES = (
-    "opened", "clicked", "replied", "auto_replied", "bounced", "unsubscribed", "complained", "meeting_booked",
-)  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -21,24 +21,13 @@ from seqctl.inbound.reasons import SENDER_SIDE
 from seqctl.services.catalog import Catalog
 from seqctl.services.progress import facts_for
 from seqctl.spec.models import EXIT_EVENTS
+from seqctl.states import EVENT_TYPES, SUPPRESSING_EVENTS, EventType
 from seqctl.store import activity, sends
 from seqctl.store import catalog as catalog_store
 from seqctl.store import contacts as contact_store
 from seqctl.store import enrollments as enrollment_store
 from seqctl.store.db import Database
 from seqctl.store.records import Contact, Enrollment
-
-EVENT_TYPES = (
-    "opened",
-    "clicked",
-    "replied",
-    "auto_replied",
-    "bounced",
-    "unsubscribed",
-    "complained",
-    "meeting_booked",
-)
-SUPPRESSING = {"unsubscribed": "unsubscribed", "bounced": "bounced", "complained": "complained"}
 
 
 @dataclass
@@ -65,6 +54,8 @@ def record_event(
     """Record an event, suppress on unsubscribe/hard bounce, and exit what it stops at once."""
     if event_type not in EVENT_TYPES:
         raise InvalidInput(f"unknown event {event_type!r}; use one of {', '.join(EVENT_TYPES)}")
+    if url is not None and event_type != EventType.CLICKED:
+        raise InvalidInput("--url goes with a clicked event: only a click has a link")
     if message_id is not None:
         message_id = normalise_message_id(message_id)
     catalog = Catalog.load(db)
@@ -121,8 +112,8 @@ def apply_event(
     report = EventReport(recorded=True)
     if event_type == "bounced" and detail == "soft":
         report.suppressed = _soft_bounce_suppresses(tx, contact, reason, at=at, now=now)
-    elif event_type in SUPPRESSING:
-        report.suppressed = activity.suppress(tx, contact.email, "address", SUPPRESSING[event_type], now)
+    elif event_type in SUPPRESSING_EVENTS:
+        report.suppressed = activity.suppress(tx, contact.email, "address", SUPPRESSING_EVENTS[EventType(event_type)], now)
     if event_type in EXIT_EVENTS:  # opens and clicks stop nothing
         report.exited = apply_exit_rules(tx, catalog, contact, now=now)
     if event_type == "replied":

@@ -109,7 +109,7 @@ def import_files(
         for mailbox in mailboxes:
             before = existing_mailboxes.get(mailbox.key)
             changes.append(
-                Change("mailbox", mailbox.key, _state(before and before.definition, _dump(mailbox)))
+                Change("mailbox", mailbox.key, _state(before.definition if before else None, _dump(mailbox)))
             )
         for owner in owners:
             changes.append(Change("owner", owner.key, _state(existing_owners.get(owner.key), _dump(owner))))

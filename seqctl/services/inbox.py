@@ -66,10 +66,20 @@ class SyncReport:
         self.kinds[kind] = self.kinds.get(kind, 0) + 1
 
 
+MAX_AWAY_DAYS = 60
+
+
+def check_away_days(away_days: int) -> None:
+    """How long an out-of-office without a return date pauses: 0 to MAX_AWAY_DAYS days."""
+    if not 0 <= away_days <= MAX_AWAY_DAYS:
+        raise InvalidInput(f"--away-days is between 0 and {MAX_AWAY_DAYS}")
+
+
 def sync_maildir(
     db: Database, folder: str, *, mailbox_key: str | None, now: datetime, away_days: int = DEFAULT_AWAY_DAYS
 ) -> SyncReport:
     """Every message in the Maildir's new/ and cur/ not read before."""
+    check_away_days(away_days)
     root = Path(folder)
     if not (root / "new").is_dir() and not (root / "cur").is_dir():
         raise InvalidInput(f"{folder}: not a Maildir (no new/ or cur/ folder)")
@@ -102,6 +112,7 @@ def sync_imap(
 
     A mailbox that cannot be read (its variable unset, the server down, the login refused)
     is reported in `errors` and the others are still read."""
+    check_away_days(away_days)
     catalog = Catalog.load(db)
     if mailbox_key is not None:
         if mailbox_key not in catalog.mailboxes:

@@ -14,6 +14,7 @@ from seqctl.services.contacts import normalise_email, read_csv
 from seqctl.services.progress import advance_values, calendar_of
 from seqctl.spec.fields import check_timezone
 from seqctl.spec.models import EmailStep
+from seqctl.states import OPEN
 from seqctl.store import activity, sends
 from seqctl.store import contacts as contact_store
 from seqctl.store import enrollments as enrollment_store
@@ -223,7 +224,7 @@ def cancel(db: Database, targets: list[Enrollment], *, now: datetime) -> list[in
             values = enrollment_store.finished_values(
                 "exited", now, reason="manual", detail="cancelled by operator"
             )
-            if _operator_change(tx, e, now, "cancelled", where={"status": enrollment_store.OPEN}, **values):
+            if _operator_change(tx, e, now, "cancelled", where={"status": OPEN}, **values):
                 activity.close_tasks_of(tx, e.id, "skipped", now)
                 changed.append(e.id)
     return changed

@@ -174,6 +174,7 @@ class _Walker:
         return {"utc": instant.isoformat(), "local": local.strftime("%a %Y-%m-%d %H:%M %Z")}
 
     def _email(self, step: EmailStep, thread: list[str]) -> dict[str, Any]:
+        result: dict[str, Any]
         if step.variants and not self.enrollment_id:  # not enrolled yet: any variant may come
             variants = [
                 {

@@ -39,14 +39,14 @@ from seqctl.errors import TemplateProblem
 from seqctl.services.catalog import Catalog, LoadedSequence
 from seqctl.services.operations import start_enrollment
 from seqctl.services.progress import advance_values, calendar_of, facts_for, template_context
-from seqctl.services.tick import TickReport
+from seqctl.services.tick_report import TickReport
 from seqctl.spec.mailboxes import Mailbox
 from seqctl.spec.models import ActionStep, BranchStep, EmailStep, Sequence, TaskStep
+from seqctl.states import EXIT_FOR_SUPPRESSION, RUNNABLE, ExitReason
 from seqctl.store import activity, sends
 from seqctl.store import catalog as catalog_store
 from seqctl.store import contacts as contact_store
 from seqctl.store import enrollments as enrollment_store
-from seqctl.store.claims import RUNNABLE
 from seqctl.store.db import Database, DatabaseUnavailable, Tx
 from seqctl.store.records import Claim, Contact, Enrollment, Message, Task
 
@@ -54,7 +54,6 @@ from seqctl.store.records import Claim, Contact, Enrollment, Message, Task
 CONFIG_RECHECK = timedelta(minutes=5)
 # Steps one claim may run back to back (action → branch → email …) before yielding.
 MAX_STEPS_PER_CLAIM = 25
-SUPPRESSION_EXIT = {"bounced": "bounced", "unsubscribed": "unsubscribed"}
 
 RUNNING = "running"  # its current step is due: run it
 SENDING = "sending"  # its current step is an email that passed the in-memory checks
@@ -114,7 +113,6 @@ class Work:
     attempts: int
     state: str = RUNNING
     steps_run: int = 0
-    prepared: PreparedSend | None = None
     email_step: EmailStep | None = None
     # Uncommitted writes.
     values: dict[str, Any] = field(default_factory=dict)
@@ -569,10 +567,10 @@ class BatchRunner:
         if held is not None:
             self._defer_by_limit(work, *held)
             return None
-        if why := _link_problem(work.loaded.model, mailbox, self.secret):
-            if why not in self.report.errors:
-                self.report.errors.append(why)
-            self._defer(work, self.now + CONFIG_RECHECK, "config", why)
+        if problem := _link_problem(work.loaded.model, mailbox, self.secret):
+            if problem not in self.report.errors:
+                self.report.errors.append(problem)
+            self._defer(work, self.now + CONFIG_RECHECK, "config", problem)
             return None
         if not work.contact.email.isascii():  # stored before addresses were checked for it
             self._fail(work, step.id, f"{work.contact.email}: a non-ASCII local part needs SMTPUTF8, "
@@ -716,7 +714,7 @@ class BatchRunner:
         if suppressed is None:  # the earlier attempt's row was resolved meanwhile
             raise RuntimeError("the send's earlier attempt changed while this tick held it")
         value, why = suppressed
-        self._exit(work, SUPPRESSION_EXIT.get(why, "manual"), f"suppressed: {value} ({why})")
+        self._exit(work, EXIT_FOR_SUPPRESSION.get(why, ExitReason.MANUAL), f"suppressed: {value} ({why})")
 
     def _limit(self, tx: Tx, mailbox: Mailbox) -> tuple[datetime, str] | None:
         """(until, why) when a send limit holds the mailbox now; checked under the mailbox's lock."""

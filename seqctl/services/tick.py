@@ -8,11 +8,11 @@ back: cron's every-minute tick with nothing due stays a few cheap imports and on
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from seqctl import settings
+from seqctl.services.tick_report import TickReport
 from seqctl.store.claims import claim_due
 from seqctl.store.db import Database
 
@@ -21,33 +21,6 @@ if TYPE_CHECKING:
 
 DEFAULT_LEASE = timedelta(seconds=60)
 DEFAULT_BATCH = 200
-
-
-@dataclass
-class TickReport:
-    now: datetime
-    claimed: int = 0
-    sent: int = 0
-    tasks: int = 0
-    branched: int = 0
-    actions: int = 0
-    exited: int = 0
-    completed: int = 0
-    deferred: int = 0
-    retried: int = 0
-    failed: int = 0
-    unknown: int = 0
-    lost_lease: int = 0
-    errors: list[str] = field(default_factory=list)
-    due: list[dict[str, Any]] = field(default_factory=list)
-    # Mailboxes held by an operator or the reputation breaker, with why: none of their
-    # emails goes out until `seqctl mailbox resume`.
-    paused_mailboxes: dict[str, str] = field(default_factory=dict)
-
-    def as_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["now"] = self.now.isoformat()
-        return data
 
 
 class Tick:

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 
 from seqctl.spec.models import (
+    END,
     ActionStep,
     BranchStep,
     Calendar,
@@ -16,21 +17,7 @@ from seqctl.spec.models import (
     TaskStep,
 )
 
-END = "end"
 Finding = tuple[tuple[Any, ...], str, bool]  # (data path, message, points at the key)
-
-
-def successors(sequence: Sequence, index: int) -> list[str]:
-    """Step ids (or END) that may follow step number `index`."""
-    step = sequence.steps[index]
-    following = sequence.steps[index + 1].id if index + 1 < len(sequence.steps) else END
-    if isinstance(step, BranchStep):
-        return [step.then, step.else_]
-    if isinstance(step, ActionStep):
-        if step.exit is not None:
-            return []
-        return [step.goto or step.next or following]
-    return [step.next or following]
 
 
 def check_spec(spec: SpecFile) -> Iterator[Finding]:
@@ -188,7 +175,7 @@ def _check_cycles(sequence: Sequence, at: tuple[Any, ...]) -> Iterator[Finding]:
     index_of = {step.id: i for i, step in enumerate(sequence.steps)}
     waits = {step.id for step in sequence.steps if step.wait is not None}
     graph = {
-        step.id: [t for t in successors(sequence, i) if t in index_of and t not in waits]
+        step.id: [t for t in sequence.successors(i) if t in index_of and t not in waits]
         for i, step in enumerate(sequence.steps)
     }
     reported: set[frozenset[str]] = set()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import re
 import typing
+from collections.abc import Mapping
 from typing import Any
 
 import yaml
@@ -25,9 +26,11 @@ MAX_VALUES = 200_000  # every mapping, list and scalar, with aliases expanded
 
 
 class _Refused(Exception):
-    def __init__(self, mark: yaml.Mark, message: str) -> None:
+    def __init__(self, mark: Any, message: str) -> None:
         super().__init__(message)
-        self.mark, self.message = mark, message
+        self.line: int = mark.line + 1 if mark is not None else 1
+        self.column: int = mark.column + 1 if mark is not None else 1
+        self.message = message
 
 
 class _BoundedLoader(yaml.SafeLoader):
@@ -42,8 +45,8 @@ class _BoundedLoader(yaml.SafeLoader):
         self.depth = 0
         self.sizes: dict[int, int] = {}  # id(node) → values it expands to, once composed
 
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
-        event = self.peek_event()
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        event = self.peek_event()  # type: ignore[no-untyped-call]  # PyYAML's stubs leave it untyped
         if isinstance(event, yaml.AliasEvent):
             target = self.anchors.get(event.anchor or "")
             if target is not None and id(target) not in self.sizes:
@@ -62,7 +65,7 @@ class _BoundedLoader(yaml.SafeLoader):
         elif isinstance(node, yaml.SequenceNode):
             size += sum(self.sizes[id(item)] for item in node.value)
         if size > MAX_VALUES:
-            raise _Refused(node.start_mark, f"the document expands to more than {MAX_VALUES:,} values (YAML aliases?)")
+            raise _Refused(node and node.start_mark, f"the document expands to more than {MAX_VALUES:,} values (YAML aliases?)")
         self.sizes[id(node)] = size
         return node
 
@@ -90,7 +93,7 @@ def _mark(node: yaml.Node) -> tuple[int, int]:
 
 
 def _convert(
-    node: yaml.Node, loader: yaml.SafeLoader, path: Path_, positions: Positions, problems: list
+    node: yaml.Node, loader: yaml.SafeLoader, path: Path_, positions: Positions, problems: list[tuple[tuple[int, int], str]]
 ) -> Any:
     positions.values[path] = _mark(node)
     if isinstance(node, yaml.MappingNode):
@@ -140,7 +143,7 @@ def parse_yaml(text: str, filename: str) -> tuple[Any, Positions]:
         problems: list[tuple[tuple[int, int], str]] = []
         data = {} if root is None else _convert(root, loader, (), positions, problems)
     except _Refused as exc:
-        raise SpecError([Problem(filename, exc.mark.line + 1, exc.mark.column + 1, exc.message)]) from None
+        raise SpecError([Problem(filename, exc.line, exc.column, exc.message)]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -188,7 +191,9 @@ def _model_at(data: Any, path: Path_) -> type[BaseModel] | None:
             annotation = _item_annotation(annotation)
         else:
             model = _as_model(annotation, value)
-            field = model and next((f for n, f in model.model_fields.items() if (f.alias or n) == part), None)
+            if model is None:
+                return None
+            field = next((f for n, f in model.model_fields.items() if (f.alias or n) == part), None)
             if field is None:
                 return None
             annotation = field.annotation
@@ -216,7 +221,7 @@ def _data_path(data: Any, loc: tuple[Any, ...]) -> tuple[Path_, Any]:
     return tuple(path), None
 
 
-def _describe(error: dict[str, Any], missing_part: Any, data: Any, loc: tuple[Any, ...]) -> str:
+def _describe(error: Mapping[str, Any], missing_part: Any, data: Any, loc: tuple[Any, ...]) -> str:
     kind = error["type"]
     name = loc[-1] if loc else ""
     if kind == "extra_forbidden":
@@ -315,12 +320,13 @@ def _cross_file_problems(
     problems: list[Problem] = []
     first_seen: dict[tuple[str, str], str] = {}
     for name, spec, positions in loaded:
-        for kind, items in (("mailboxes", spec.mailboxes), ("sequences", spec.sequences)):
-            for index, item in enumerate(items):
-                other = first_seen.setdefault((kind, item.key), name)
+        keys = {"mailboxes": [m.key for m in spec.mailboxes], "sequences": [s.key for s in spec.sequences]}
+        for kind, kind_keys in keys.items():
+            for index, key in enumerate(kind_keys):
+                other = first_seen.setdefault((kind, key), name)
                 if other != name:
                     line, col = positions.at((kind, index, "key"))
-                    problems.append(Problem(name, line, col, f"{item.key!r} is also defined in {other}"))
+                    problems.append(Problem(name, line, col, f"{key!r} is also defined in {other}"))
     mailboxes = known_mailboxes | {m.key for _, spec, _ in loaded for m in spec.mailboxes}
     sequences = known_sequences | {s.key for _, spec, _ in loaded for s in spec.sequences}
     redefined = {m.key for _, spec, _ in loaded for m in spec.mailboxes}

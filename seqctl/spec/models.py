@@ -6,6 +6,7 @@ references, cycles, template syntax) live in `checks.py`.
 
 from __future__ import annotations
 
+import typing
 from datetime import date, datetime, time
 from typing import Annotated, Any, Literal
 
@@ -22,14 +23,16 @@ from seqctl.spec.durations import Duration
 from seqctl.spec.fields import ClockTime, DurationField, Key, Strict, check_timezone
 from seqctl.spec.mailboxes import ListUnsubscribe, Mailbox
 
+END = "end"  # where `next:` (or a branch) ends the enrollment; not a step id
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-EXIT_EVENTS = (
-    "replied", "bounced", "unsubscribed", "complained", "meeting_booked", "auto_replied", "domain_replied",
-)  # fmt: skip
-BRANCH_EVENTS = ("opened", "clicked", "replied")
-TASK_KINDS = ("email", "call", "linkedin", "todo")
-
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WORKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri")
+
+ExitEvent = Literal[
+    "replied", "bounced", "unsubscribed", "complained", "meeting_booked", "auto_replied", "domain_replied"
+]
+EXIT_EVENTS: tuple[ExitEvent, ...] = typing.get_args(ExitEvent)
+DEFAULT_EXIT_ON: tuple[ExitEvent, ...] = ("replied", "bounced", "unsubscribed", "meeting_booked")
 
 
 class DayHours(Strict):
@@ -40,7 +43,7 @@ class DayHours(Strict):
 
 
 class Window(Strict):
-    days: list[Weekday] = Field(default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"])
+    days: list[Weekday] = Field(default_factory=lambda: list(WORKDAYS))
     start: ClockTime = time(0, 0)
     end: ClockTime = time.max
     overrides: dict[Weekday, DayHours] = Field(
@@ -81,14 +84,14 @@ class Window(Strict):
         for day in self.overrides:
             if day not in self.days:
                 raise ValueError(f"overrides: {day} is not one of the window's days; add it to days")
-        for day, (start, end) in self.day_hours().items():
+        for weekday, (start, end) in self.day_hours().items():
             if end <= start:
-                raise ValueError(f"overrides: {day} ends before it starts; " + _CROSSES_MIDNIGHT)
+                raise ValueError(f"overrides: {weekday} ends before it starts; " + _CROSSES_MIDNIGHT)
         return self
 
-    def day_hours(self) -> dict[str, tuple[time, time]]:
+    def day_hours(self) -> dict[Weekday, tuple[time, time]]:
         """Each sending day's (start, end): its override where it has one, else the window's."""
-        hours = {}
+        hours: dict[Weekday, tuple[time, time]] = {}
         for day in self.days:
             own = self.overrides.get(day) or DayHours()
             hours[day] = (own.start or self.start, own.end or self.end)
@@ -201,11 +204,6 @@ class BranchStep(StepBase):
     else_: str = Field(alias="else")
 
 
-ExitReason = Literal[
-    "replied", "bounced", "unsubscribed", "meeting_booked", "manual", "domain_replied", "action"
-]
-
-
 class ActionStep(StepBase):
     type: Literal["action"]
     tag: list[str] | str | None = None
@@ -226,7 +224,8 @@ Step = Annotated[EmailStep | TaskStep | BranchStep | ActionStep, Field(discrimin
 
 
 def model_for_step_type(step_type: Any) -> type[BaseModel] | None:
-    return {"email": EmailStep, "task": TaskStep, "branch": BranchStep, "action": ActionStep}.get(step_type)
+    models: dict[Any, type[BaseModel]] = {"email": EmailStep, "task": TaskStep, "branch": BranchStep, "action": ActionStep}
+    return models.get(step_type)
 
 
 def _instant_text(value: Any) -> str:
@@ -284,11 +283,7 @@ class Sequence(Strict):
         default=None,
         description="No enrollment starts before this date or local time (in the contact's zone)",
     )
-    exit_on: list[
-        Literal[
-            "replied", "bounced", "unsubscribed", "complained", "meeting_booked", "auto_replied", "domain_replied"
-        ]
-    ] = Field(default_factory=lambda: ["replied", "bounced", "unsubscribed", "meeting_booked"])
+    exit_on: list[ExitEvent] = Field(default_factory=lambda: list(DEFAULT_EXIT_ON))
     list_unsubscribe: ListUnsubscribe | None = Field(
         default=None, description="Overrides the mailbox's list_unsubscribe for this sequence's emails"
     )
@@ -307,6 +302,18 @@ class Sequence(Strict):
 
     def step_ids(self) -> list[str]:
         return [step.id for step in self.steps]
+
+    def successors(self, index: int) -> list[str]:
+        """Step ids (or END) that may follow step number `index`."""
+        step = self.steps[index]
+        following = self.steps[index + 1].id if index + 1 < len(self.steps) else END
+        if isinstance(step, BranchStep):
+            return [step.then, step.else_]
+        if isinstance(step, ActionStep):
+            if step.exit is not None:
+                return []
+            return [step.goto or step.next or following]
+        return [step.next or following]
 
     def tracked(self) -> Tracking:
         """What this sequence tracks (`tracking: true` is both opens and clicks)."""

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, func, insert, or_, select, update
 
 from seqctl.store import bulk
+from seqctl.store.db import insert_for
 from seqctl.store.records import Event, Execution, Task
 from seqctl.store.tables import (
     ContactRow,
@@ -19,16 +20,17 @@ from seqctl.store.tables import (
     SequenceRow,
     SuppressionRow,
     TaskRow,
+    table_of,
 )
 
-X = ExecutionRow.__table__
-EV = EventRow.__table__
-MSG = MessageRow.__table__
-SUP = SuppressionRow.__table__
-T = TaskRow.__table__
-E = EnrollmentRow.__table__
-C = ContactRow.__table__
-S = SequenceRow.__table__
+X = table_of(ExecutionRow)
+EV = table_of(EventRow)
+MSG = table_of(MessageRow)
+SUP = table_of(SuppressionRow)
+T = table_of(TaskRow)
+E = table_of(EnrollmentRow)
+C = table_of(ContactRow)
+S = table_of(SequenceRow)
 
 
 def record_execution(
@@ -59,7 +61,7 @@ def executions(tx: Connection, enrollment_id: int) -> list[Execution]:
         .where(X.c.enrollment_id == enrollment_id)
         .order_by(X.c.at, X.c.id)
     )  # fmt: skip
-    return [Execution(*row) for row in rows]
+    return [Execution(**row._mapping) for row in rows]
 
 
 def record_event(
@@ -185,40 +187,11 @@ def _task_select() -> Any:
     return select(*_TASK_COLUMNS).select_from(joined)
 
 
-def create_task(
-    tx: Connection,
-    *,
-    enrollment_id: int,
-    step_id: str,
-    kind: str,
-    note: str,
-    owner: str | None,
-    due_at: datetime,
-    now: datetime,
-) -> bool:
-    """Create the step's task unless it exists already (a re-run of the step)."""
-    exists = tx.execute(
-        select(T.c.id).where(T.c.enrollment_id == enrollment_id, T.c.step_id == step_id)
-    ).first()
-    if exists:
-        return False
-    tx.execute(
-        insert(T).values(
-            enrollment_id=enrollment_id, step_id=step_id, kind=kind, note=note, owner=owner,
-            status="open", due_at=due_at, created_at=now,
-        )
-    )  # fmt: skip
-    return True
-
 
 def task(tx: Connection, task_id: int) -> Task | None:
     row = tx.execute(_task_select().where(T.c.id == task_id)).first()
     return Task(*row) if row else None
 
-
-def task_for_step(tx: Connection, enrollment_id: int, step_id: str) -> Task | None:
-    row = tx.execute(_task_select().where(T.c.enrollment_id == enrollment_id, T.c.step_id == step_id)).first()
-    return Task(*row) if row else None
 
 
 def tasks(tx: Connection, *, owner: str | None = None, statuses: Iterable[str] = ("open",)) -> list[Task]:
@@ -276,11 +249,7 @@ def create_tasks(tx: Connection, rows: list[dict[str, Any]]) -> None:
     """Insert tasks, skipping any (enrollment, step) that already has one."""
     if not rows:
         return
-    if tx.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    tx.execute(dialect_insert(T).on_conflict_do_nothing(), [{"status": "open", **row} for row in rows])
+    tx.execute(insert_for(tx.dialect.name, T).on_conflict_do_nothing(), [{"status": "open", **row} for row in rows])
 
 
 def close_tasks(tx: Connection, rows: list[tuple[int, str, str | None]], now: datetime) -> None:

@@ -8,12 +8,12 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, select, update
 
 from seqctl.store.records import MailboxRecord, SequenceRecord
-from seqctl.store.tables import MailboxRow, OwnerRow, SequenceRow, StepRow
+from seqctl.store.tables import MailboxRow, OwnerRow, SequenceRow, StepRow, table_of
 
-M = MailboxRow.__table__
-OWNERS = OwnerRow.__table__
-S = SequenceRow.__table__
-ST = StepRow.__table__
+M = table_of(MailboxRow)
+OWNERS = table_of(OwnerRow)
+S = table_of(SequenceRow)
+ST = table_of(StepRow)
 
 
 def mailboxes(tx: Connection) -> dict[str, MailboxRecord]:
@@ -95,10 +95,10 @@ def clear_outage(tx: Connection, key: str) -> None:
 def sequences(tx: Connection) -> dict[str, SequenceRecord]:
     """Every sequence with its steps folded back into the definition, by key."""
     steps: dict[int, list[dict[str, Any]]] = {}
-    for row in tx.execute(
+    for step in tx.execute(
         select(ST.c.sequence_id, ST.c.definition).order_by(ST.c.sequence_id, ST.c.position)
     ):
-        steps.setdefault(row.sequence_id, []).append(row.definition)
+        steps.setdefault(step.sequence_id, []).append(step.definition)
     found = {}
     for row in tx.execute(
         select(S.c.id, S.c.key, S.c.name, S.c.mailbox_key, S.c.definition, S.c.digest, S.c.version)

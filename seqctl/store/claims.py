@@ -11,14 +11,14 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Integer, String, column, select, table, text, update
 
+from seqctl.states import RUNNABLE, status_in_sql
 from seqctl.store.columns import UTCDateTime
 from seqctl.store.records import Claim
 
-RUNNABLE = ("scheduled", "active")
 # Written out, not bound: a query can only use the partial due-index (see tables.py)
 # when its WHERE visibly implies the index's own condition, and `status IN (?, ?)`
 # does not (SQLite then scans every enrollment).
-RUNNABLE_SQL = "status IN ('scheduled', 'active')"
+RUNNABLE_SQL = status_in_sql(RUNNABLE)
 
 _enrollments = table(
     "enrollments",

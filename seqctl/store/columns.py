@@ -28,6 +28,5 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_result_value(self, value: Any, dialect: Any) -> datetime | None:
         if value is None:
             return None
-        if isinstance(value, str):
-            value = datetime.fromisoformat(value)
-        return value.replace(tzinfo=UTC)
+        stored: datetime = datetime.fromisoformat(value) if isinstance(value, str) else value
+        return stored.replace(tzinfo=UTC)

@@ -9,11 +9,12 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from seqctl.store import bulk
+from seqctl.store.db import insert_for
 from seqctl.store.records import Contact
-from seqctl.store.tables import ContactRow, ContactTagRow
+from seqctl.store.tables import ContactRow, ContactTagRow, table_of
 
-C = ContactRow.__table__
-T = ContactTagRow.__table__
+C = table_of(ContactRow)
+T = table_of(ContactTagRow)
 
 
 def _tags(tx: Connection, ids: list[int]) -> dict[int, tuple[str, ...]]:
@@ -42,7 +43,7 @@ def by_email(tx: Connection, email: str) -> Contact | None:
 
 def by_emails(tx: Connection, emails: Iterable[str]) -> dict[str, Contact]:
     wanted = sorted({e.lower() for e in emails})
-    rows = []
+    rows: list[Any] = []
     for start in range(0, len(wanted), 500):
         rows.extend(
             tx.execute(
@@ -64,7 +65,7 @@ def by_tag(tx: Connection, tag: str) -> list[Contact]:
     ids = [
         row[0] for row in tx.execute(select(T.c.contact_id).where(T.c.tag == tag).order_by(T.c.contact_id))
     ]
-    rows = (
+    rows: Any = (
         tx.execute(select(C.c.id, C.c.email, C.c.fields).where(C.c.id.in_(ids)).order_by(C.c.id))
         if ids
         else []
@@ -114,16 +115,6 @@ def add_tags(tx: Connection, contact_id: int, tags: Iterable[str]) -> int:
     return len(new)
 
 
-def remove_tags(tx: Connection, contact_id: int, tags: Iterable[str]) -> None:
-    tx.execute(delete(T).where(T.c.contact_id == contact_id, T.c.tag.in_(list(tags))))
-
-
-def set_fields(tx: Connection, contact_id: int, values: dict[str, Any], now: datetime) -> None:
-    row = tx.execute(select(C.c.fields).where(C.c.id == contact_id)).first()
-    if row is not None:
-        tx.execute(
-            update(C).where(C.c.id == contact_id).values(fields={**row.fields, **values}, updated_at=now)
-        )
 
 
 def load_many(tx: Connection, ids: list[int]) -> dict[int, Contact]:
@@ -149,11 +140,7 @@ def bulk_add_tags(tx: Connection, pairs: list[tuple[int, str]]) -> None:
         return
     statement = _ADD_TAG.get(tx.dialect.name)
     if statement is None:
-        if tx.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as dialect_insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert
-        statement = _ADD_TAG[tx.dialect.name] = dialect_insert(T).on_conflict_do_nothing()
+        statement = _ADD_TAG[tx.dialect.name] = insert_for(tx.dialect.name, T).on_conflict_do_nothing()
     bulk.executemany(tx, statement, [{"contact_id": contact_id, "tag": tag} for contact_id, tag in sorted(set(pairs))])
 
 

@@ -34,6 +34,18 @@ class NotInitialised(SeqctlError):
     """The database has no seqctl schema yet; run `seqctl init`."""
 
 
+def insert_for(dialect: str, table: Any) -> Any:
+    """An INSERT that can take ON CONFLICT clauses: Postgres and SQLite both have them, each
+    in its own dialect's construct."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as postgres_insert
+
+        return postgres_insert(table)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table)
+
+
 def normalise_url(url: str) -> str:
     """Accept postgres:// and postgresql:// and use the psycopg (v3) driver for them."""
     for prefix in ("postgres://", "postgresql://"):

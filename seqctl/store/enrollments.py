@@ -8,15 +8,15 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, func, select, text, update
 
+from seqctl.states import OPEN
 from seqctl.store import bulk
 from seqctl.store.claims import RUNNABLE_SQL
-from seqctl.store.records import Claim, Enrollment
-from seqctl.store.tables import ContactRow, EnrollmentRow, SequenceRow
+from seqctl.store.records import Enrollment
+from seqctl.store.tables import ContactRow, EnrollmentRow, SequenceRow, table_of
 
-E = EnrollmentRow.__table__
-C = ContactRow.__table__
-S = SequenceRow.__table__
-OPEN = ("scheduled", "active", "paused", "failed")
+E = table_of(EnrollmentRow)
+C = table_of(ContactRow)
+S = table_of(SequenceRow)
 
 _COLUMNS = [
     E.c.id, E.c.sequence_id, S.c.key, E.c.contact_id, C.c.email, E.c.status, E.c.current_step,
@@ -36,13 +36,9 @@ def _record(row: Any) -> Enrollment:
     return Enrollment(*row)
 
 
-def get(tx: Connection, enrollment_id: int, *, lock: bool = False) -> Enrollment | None:
-    """One enrollment; `lock` holds its row until commit on Postgres (SQLite's write
-    transaction already excludes other writers)."""
-    query = _select().where(E.c.id == enrollment_id)
-    if lock and tx.dialect.name == "postgresql":
-        query = query.with_for_update(of=E)
-    row = tx.execute(query).first()
+def get(tx: Connection, enrollment_id: int) -> Enrollment | None:
+    """One enrollment, or None."""
+    row = tx.execute(_select().where(E.c.id == enrollment_id)).first()
     return _record(row) if row else None
 
 
@@ -116,15 +112,6 @@ def peek_due(tx: Connection, *, now: datetime, limit: int) -> list[Enrollment]:
     )
     return [_record(row) for row in tx.execute(query)]
 
-
-def fenced_update(tx: Connection, claim: Claim, now: datetime, **values: Any) -> bool:
-    """Write to an enrollment only while this claim's token is still current."""
-    result = tx.execute(
-        update(E)
-        .where(E.c.id == claim.enrollment_id, E.c.lease_token == claim.lease_token)
-        .values(updated_at=now, **values)
-    )
-    return result.rowcount == 1
 
 
 def guarded_update(

@@ -7,11 +7,12 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 
-from seqctl.store.tables import ContactRow, InboundRow, InboxCursorRow
+from seqctl.store.db import insert_for
+from seqctl.store.tables import ContactRow, InboundRow, InboxCursorRow, table_of
 
-IN = InboundRow.__table__
-CONTACTS = ContactRow.__table__
-CUR = InboxCursorRow.__table__
+IN = table_of(InboundRow)
+CONTACTS = table_of(ContactRow)
+CUR = table_of(InboxCursorRow)
 
 
 def known(tx: Connection, source_keys: list[str]) -> set[str]:
@@ -23,11 +24,7 @@ def known(tx: Connection, source_keys: list[str]) -> set[str]:
 
 
 def _claim_statement(dialect: str) -> Any:
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    return dialect_insert(IN).on_conflict_do_nothing(index_elements=["source_key"]).returning(IN.c.id)
+    return insert_for(dialect, IN).on_conflict_do_nothing(index_elements=["source_key"]).returning(IN.c.id)
 
 
 # Built once per dialect: a sync claims every message, and building it is most of the cost.
@@ -40,7 +37,7 @@ def claim(tx: Connection, *, now: datetime, source_key: str, **values: Any) -> b
     dialect = tx.dialect.name
     if dialect not in _CLAIM:
         _CLAIM[dialect] = _claim_statement(dialect)
-    row = {column.name: None for column in IN.c if column.name not in ("id", "contact_id")}
+    row: dict[str, Any] = {column.name: None for column in IN.c if column.name not in ("id", "contact_id")}
     row.update(recorded_at=now, source_key=source_key, outcome="reading", **values)
     return tx.execute(_CLAIM[dialect], row).first() is not None
 

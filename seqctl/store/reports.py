@@ -9,11 +9,11 @@ from sqlalchemy import Connection, distinct, func, select
 
 from seqctl.store.enrollments import E, _record, _select
 from seqctl.store.records import Enrollment
-from seqctl.store.tables import EventRow, ExecutionRow, MessageRow
+from seqctl.store.tables import EventRow, ExecutionRow, MessageRow, table_of
 
-MSG = MessageRow.__table__
-EV = EventRow.__table__
-X = ExecutionRow.__table__
+MSG = table_of(MessageRow)
+EV = table_of(EventRow)
+X = table_of(ExecutionRow)
 
 
 def queue(

@@ -25,16 +25,16 @@ from sqlalchemy import (
     update,
 )
 
+from seqctl.states import COUNTED_SENDS, RETRYABLE_SENDS, SendStatus
 from seqctl.store import activity
 from seqctl.store.columns import UTCDateTime
 from seqctl.store.records import Message
-from seqctl.store.tables import EventRow, MailboxRow, MessageRow
+from seqctl.store.tables import EventRow, MailboxRow, MessageRow, table_of
 
-MSG = MessageRow.__table__
-M = MailboxRow.__table__
+MSG = table_of(MessageRow)
+M = table_of(MailboxRow)
 # Sends that count against a mailbox's limits: everything that may have left the building.
-COUNTED = ("sending", "sent", "unknown", "bounced")
-STATUSES = frozenset({*COUNTED, "retry", "failed", "not_sent"})
+STATUSES = frozenset(SendStatus)
 
 _COLUMNS = [
     MSG.c.id, MSG.c.enrollment_id, MSG.c.step_id, MSG.c.message_id, MSG.c.mailbox_key,
@@ -117,10 +117,6 @@ def by_id(tx: Connection, row_id: int) -> Message | None:
     return _record(row) if row else None
 
 
-def for_enrollment(tx: Connection, enrollment_id: int) -> list[Message]:
-    rows = tx.execute(select(*_COLUMNS).where(MSG.c.enrollment_id == enrollment_id).order_by(MSG.c.id))
-    return [_record(row) for row in rows]
-
 
 def with_status(tx: Connection, status: str) -> list[Message]:
     rows = tx.execute(select(*_COLUMNS).where(MSG.c.status == status).order_by(MSG.c.created_at))
@@ -158,7 +154,7 @@ def retry_send(tx: Connection, row_id: int, *, recipient: str, raw: str, subject
     the recipient is suppressed by now."""
     result = tx.execute(
         update(MSG)
-        .where(MSG.c.id == row_id, MSG.c.status.in_(("retry", "not_sent")), ~exists().where(activity.COVERS))
+        .where(MSG.c.id == row_id, MSG.c.status.in_(RETRYABLE_SENDS), ~exists().where(activity.COVERS))
         .values(status="sending", attempts=MSG.c.attempts + 1, raw=raw, subject=subject, created_at=now),
         activity.suppression_params(recipient),
     )
@@ -203,7 +199,7 @@ def lock_mailbox(tx: Connection, mailbox_key: str) -> None:
 
 
 def usage(tx: Connection, mailbox_key: str, *, hour_start: datetime, day_start: datetime) -> MailboxUsage:
-    counted = (MSG.c.mailbox_key == mailbox_key, MSG.c.status.in_(COUNTED))
+    counted = (MSG.c.mailbox_key == mailbox_key, MSG.c.status.in_(COUNTED_SENDS))
     since = min(hour_start, day_start)
     row = tx.execute(
         select(
@@ -234,7 +230,7 @@ def reputation(
     """(sends, bounced, complained) over the mailbox's last `window` sends: how many of
     those messages got a hard bounce or one for a reason in `bounce_reasons`, and how
     many a spam complaint."""
-    ev = EventRow.__table__
+    ev = table_of(EventRow)
     # By intent time, so that ix_messages_mailbox_created serves the scan.
     recent = (
         select(MSG.c.message_id)

@@ -9,15 +9,22 @@ due again by itself and every later write of that tick is fenced by the token.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint, text
+from sqlalchemy import JSON, BigInteger, Column, Index, Table, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
+from seqctl.states import OPEN, status_in_sql
 from seqctl.store.claims import RUNNABLE_SQL
 from seqctl.store.columns import UTCDateTime
 
-OPEN_SQL = "status IN ('scheduled', 'active', 'paused', 'failed')"
+OPEN_SQL = status_in_sql(OPEN)
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The model's Core table, for the store's statements. SQLAlchemy's declarative base
+    sets `__table__` on each table model; SQLModel's stubs do not declare it."""
+    return cast(Table, vars(model)["__table__"])
 
 
 def _when(nullable: bool = True, index: bool = False) -> Any:

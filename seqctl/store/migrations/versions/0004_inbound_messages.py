@@ -6,7 +6,7 @@ Create Date: 2026-11-24 13:00:00
 """
 
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 from alembic import op
 
 import seqctl.store.columns

@@ -6,8 +6,10 @@ Revises: 0004
 Create Date: 2026-11-25 15:10:00
 """
 
+from typing import Any
+
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 from alembic import op
 
 import seqctl.store.columns
@@ -39,9 +41,21 @@ def upgrade() -> None:
     )
 
 
-def _backfill_companies() -> None:
-    from seqctl.store.contacts import company_of
+def _company_of(suffixes: Any, email: str) -> str | None:
+    """The rule as it stood for this migration (the registrable domain per the Public
+    Suffix List), written here so that later changes to the application's rule never
+    change what this migration did."""
+    domain = email.rpartition("@")[2].strip().strip(".").lower()
+    if not domain or "." not in domain:
+        return None
+    found = suffixes.privatesuffix(domain)
+    return str(found) if found else None
 
+
+def _backfill_companies() -> None:
+    from publicsuffixlist import PublicSuffixList
+
+    suffixes = PublicSuffixList()
     conn = op.get_bind()
     contacts = sa.table("contacts", sa.column("id", sa.Integer), sa.column("email", sa.String), sa.column("company", sa.String))
     last_id = 0
@@ -53,7 +67,7 @@ def _backfill_companies() -> None:
             return
         conn.execute(
             contacts.update().where(contacts.c.id == sa.bindparam("b_id")).values(company=sa.bindparam("b_company")),
-            [{"b_id": row.id, "b_company": company_of(row.email)} for row in rows],
+            [{"b_id": row.id, "b_company": _company_of(suffixes, row.email)} for row in rows],
         )
         last_id = rows[-1].id
 

@@ -7,7 +7,7 @@ Create Date: 2026-12-01 23:50:00
 """
 
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 from alembic import op
 
 import seqctl.store.columns

@@ -1,4 +1,4 @@
-"""`seqctl mailboxes` and `seqctl mailbox pause|resume` (registered on the main app)."""
+"""`seqctl mailboxes` and `seqctl mailbox pause|resume`: one mailbox's sending."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from seqctl.cli import JsonOption, app, database, now, output
+from seqctl.cli import output
+from seqctl.cli.app import JsonOption, app, database, now
 
 mailbox_app = typer.Typer(help="Hold or release one mailbox's sending.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(mailbox_app, name="mailbox")

@@ -1,0 +1,209 @@
+"""`seqctl enroll`, `pause`, `resume`, `cancel`, `retry`, `queue`, `resolve` and `log`: contacts in sequences."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from seqctl.cli import output
+from seqctl.cli.app import (
+    MAX_ID,
+    EmailOpt,
+    IdOpt,
+    JsonOption,
+    SequenceArg,
+    app,
+    database,
+    now,
+    parse_instant,
+)
+from seqctl.errors import InvalidInput
+
+
+@app.command()
+def enroll(
+    sequence: Annotated[str, typer.Argument(help="Sequence key.")],
+    email: Annotated[
+        list[str] | None, typer.Option("--email", help="Address to enroll (repeatable).")
+    ] = None,
+    csv: Annotated[str | None, typer.Option("--csv", help="CSV of contacts to upsert and enroll.")] = None,
+    tag: Annotated[str | None, typer.Option("--tag", help="Enroll every contact with this tag.")] = None,
+    start_at: Annotated[
+        str | None, typer.Option("--start-at", help="Start later (ISO 8601 with offset).")
+    ] = None,
+    step: Annotated[
+        str | None, typer.Option("--step", help="Start at this step instead of the first.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Enroll contacts; one already enrolled, or an address with no contact, is reported and
+    skipped (--email creates no contact: import contacts first, or use --csv).
+
+    Example: seqctl enroll cold-outreach --csv leads.csv --start-at 2026-12-01T09:00:00-05:00
+    """
+    from seqctl.services.operations import enroll as enroll_contacts
+
+    if sum(x is not None and x != [] for x in (email, csv, tag)) != 1:
+        raise InvalidInput("give exactly one of --email, --csv or --tag")
+    start = parse_instant(start_at, "--start-at") if start_at else None
+    report = enroll_contacts(
+        database(),
+        sequence,
+        emails=email,
+        csv_path=csv,
+        tag=tag,
+        start_at=start,
+        step=step,
+        now=now(),
+    )
+    if as_json:
+        output.print_json({"enrolled": report.enrolled, "skipped": report.skipped, "invalid": report.invalid})
+        return
+    for item in report.invalid:
+        output.note(
+            f"invalid: {item.get('email') or (csv or '') + ':' + str(item.get('line'))}: {item['error']}"
+        )
+    for item in report.skipped:
+        output.note(f"skipped {item['email']}: {item['reason']}")
+    output.note(
+        f"enrolled {len(report.enrolled)}, skipped {len(report.skipped)}, invalid {len(report.invalid)}"
+    )
+
+
+def _targets(sequence: str | None, email: str | None, enrollment_id: int | None) -> Any:
+    from seqctl.services.operations import select_enrollments
+
+    return select_enrollments(database(), enrollment_id=enrollment_id, sequence_key=sequence, email=email)
+
+
+
+
+@app.command()
+def pause(sequence: SequenceArg = None, email: EmailOpt = None, enrollment_id: IdOpt = None) -> None:
+    """Pause an enrollment (--id), a contact in a sequence (SEQUENCE --email), or a whole SEQUENCE.
+
+    Example: seqctl pause cold-outreach --email ada@example.com
+    """
+    from seqctl.services.operations import pause as pause_enrollments
+
+    changed = pause_enrollments(database(), _targets(sequence, email, enrollment_id), now=now())
+    output.note(f"paused {len(changed)} enrollment(s)")
+
+
+@app.command()
+def resume(sequence: SequenceArg = None, email: EmailOpt = None, enrollment_id: IdOpt = None) -> None:
+    """Resume paused enrollments; a step already due runs at the next allowed time.
+
+    Example: seqctl resume cold-outreach
+    """
+    from seqctl.services.operations import resume as resume_enrollments
+
+    changed = resume_enrollments(database(), _targets(sequence, email, enrollment_id), now=now())
+    output.note(f"resumed {len(changed)} enrollment(s)")
+
+
+@app.command()
+def cancel(sequence: SequenceArg = None, email: EmailOpt = None, enrollment_id: IdOpt = None) -> None:
+    """End enrollments now (exit reason: manual); open tasks are skipped.
+
+    Example: seqctl cancel --id 42
+    """
+    from seqctl.services.operations import cancel as cancel_enrollments
+
+    changed = cancel_enrollments(database(), _targets(sequence, email, enrollment_id), now=now())
+    output.note(f"cancelled {len(changed)} enrollment(s)")
+
+
+@app.command()
+def queue(
+    sequence: SequenceArg = None,
+    due: Annotated[bool, typer.Option("--due", help="Only what is due (overdue) now.")] = False,
+    failed: Annotated[bool, typer.Option("--failed", help="Failed (dead-lettered) enrollments.")] = False,
+    unknown: Annotated[bool, typer.Option("--unknown", help="Sends whose outcome is unknown.")] = False,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=MAX_ID)] = 200,
+    as_json: JsonOption = False,
+) -> None:
+    """What runs next and when, and why it waits; what is overdue, failed or unknown.
+
+    Example: seqctl queue cold-outreach --due
+    """
+    from seqctl.services.reports import queue as queue_report
+
+    rows = queue_report(
+        database(),
+        now=now(),
+        sequence_key=sequence,
+        due=due,
+        failed=failed,
+        unknown=unknown,
+        limit=limit,
+    )
+    if unknown:
+        columns, empty = ["id", "sequence", "email", "step", "message_id", "attempted_at", "error"], "no unknown sends"
+    else:
+        columns, empty = ["id", "sequence", "email", "status", "step", "due", "why"], "queue is empty"
+    output.listing(rows, columns, as_json=as_json, empty=empty)
+
+
+@app.command()
+def resolve(
+    send_id: Annotated[int, typer.Argument(min=1, max=MAX_ID, help="The send's id from `seqctl queue --unknown`.")],
+    sent: Annotated[bool, typer.Option("--sent", help="It was delivered: move the enrollment on.")] = False,
+    not_sent: Annotated[
+        bool, typer.Option("--not-sent", help="It was not delivered: send it again.")
+    ] = False,
+) -> None:
+    """Settle a send whose outcome is unknown.
+
+    Example: seqctl resolve 17 --not-sent
+    """
+    from seqctl.services.operations import resolve as resolve_send
+
+    if sent == not_sent:
+        raise InvalidInput("give exactly one of --sent or --not-sent")
+    enrollment = resolve_send(database(), send_id, sent=sent, now=now())
+    output.note(
+        f"send {send_id} resolved as {'sent' if sent else 'not sent'}; enrollment {enrollment.id} is {enrollment.status} at {enrollment.current_step}"
+    )
+
+
+@app.command()
+def log(
+    sequence: SequenceArg = None,
+    email: EmailOpt = None,
+    enrollment_id: IdOpt = None,
+    as_json: JsonOption = False,
+) -> None:
+    """An enrollment's timeline: steps run, emails, tasks, events.
+
+    Example: seqctl log cold-outreach --email ada@example.com
+    """
+    from seqctl.services.reports import timeline
+
+    found = timeline(database(), enrollment_id=enrollment_id, sequence_key=sequence, email=email)
+    if as_json:
+        output.print_json(found)
+        return
+    for item in found:
+        output.line(
+            f"enrollment {item['id']} · {item['sequence']} · {item['email']} · {item['status']}"
+            + (f" ({item['exit_reason']})" if item["exit_reason"] else "")
+            + (f" · next {item['step']} at {item['next_run_at']}" if item["next_run_at"] else "")
+        )
+        output.table(
+            item["timeline"],
+            ["at", "what", "step", "outcome", "variant", "message_id", "error", "detail"],
+        )
+
+
+@app.command()
+def retry(enrollment_id: Annotated[int, typer.Argument(min=1, max=MAX_ID, help="Enrollment id.")]) -> None:
+    """Put a failed enrollment back in the queue, due now.
+
+    Example: seqctl retry 42
+    """
+    from seqctl.services.operations import retry as retry_enrollment
+
+    retry_enrollment(database(), enrollment_id, now=now())
+    output.note(f"enrollment {enrollment_id} queued again")
