@@ -1,7 +1,7 @@
 """`seqctl tick`: one idempotent pass over everything due.
 
 The tick claims due enrollments in batches (each claim is a lease with a fencing token,
-see `store/claims.py`) and hands each batch to `runner.BatchRunner`. The runner, with
+see `store/claims.py`) and hands each batch to `batch.runner.BatchRunner`. The runner, with
 the sequences, templates and transports it needs, is imported only when a claim comes
 back: cron's every-minute tick with nothing due stays a few cheap imports and one query.
 """
@@ -82,7 +82,7 @@ class Tick:
                 if remaining is not None:
                     remaining -= len(claims)
                 if runner is None:
-                    from seqctl.services.runner import BatchRunner
+                    from seqctl.services.batch.runner import BatchRunner
 
                     runner = BatchRunner(
                         self.db, now=self.now, lease_until=self.lease_until, pool=self.pool,

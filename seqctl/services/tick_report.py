@@ -6,6 +6,7 @@ adds to it) need it, and neither should import the other to get it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -31,6 +32,12 @@ class TickReport:
     # Mailboxes held by an operator or the reputation breaker, with why: none of their
     # emails goes out until `seqctl mailbox resume`.
     paused_mailboxes: dict[str, str] = field(default_factory=dict)
+
+    def add(self, counts: Mapping[str, int], errors: list[str]) -> None:
+        """A work item's counters and errors, once its writes are committed."""
+        for name, count in counts.items():
+            setattr(self, name, getattr(self, name) + count)
+        self.errors.extend(errors)
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)

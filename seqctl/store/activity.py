@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -221,7 +221,7 @@ def close_tasks_of(tx: Connection, enrollment_id: int, status: str, now: datetim
 _INSERT_EXECUTION = insert(X)
 
 
-def record_executions(tx: Connection, rows: list[dict[str, Any]]) -> None:
+def record_executions(tx: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
     bulk.executemany(
         tx, _INSERT_EXECUTION, [{"detail": {}, "variant": None, "message_id": None, "error": None, **row} for row in rows]
     )
@@ -245,7 +245,7 @@ def tasks_for_enrollments(tx: Connection, enrollment_ids: list[int]) -> dict[tup
     return {(row.enrollment_id, row.step_id): Task(*row) for row in rows}
 
 
-def create_tasks(tx: Connection, rows: list[dict[str, Any]]) -> None:
+def create_tasks(tx: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
     """Insert tasks, skipping any (enrollment, step) that already has one."""
     if not rows:
         return

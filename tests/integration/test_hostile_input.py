@@ -247,7 +247,7 @@ def test_enroll_by_address_creates_no_contact(cli: Cli, tmp_path: Path, db_url: 
 def test_a_group_that_fails_half_way_leaves_no_staged_file(
     cli: Cli, tmp_path: Path, outbox: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import seqctl.services.runner as runner
+    import seqctl.services.batch.compose as runner
 
     real_build = runner.build
 

@@ -1,0 +1,135 @@
+"""What every part of a batch shares: the clock reading, the catalog, the mailboxes' state
+as this tick knows it, the report, and the in-memory transitions of a work item.
+
+A transition only changes the `Work` (its fields and its collected writes); the writes
+reach the database with the batch's next fenced commit (`commit.Commits`), so a tick that
+lost a claim writes nothing for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from seqctl import settings
+from seqctl.delivery.pool import TransportPool
+from seqctl.services.batch.work import RUNNING, STOPPED, Work
+from seqctl.services.catalog import Catalog
+from seqctl.services.progress import advance_values, template_context
+from seqctl.services.tick_report import TickReport
+from seqctl.spec.mailboxes import Mailbox
+from seqctl.store import activity
+from seqctl.store import enrollments as enrollment_store
+from seqctl.store.db import Database, Tx
+
+
+@dataclass
+class Batch:
+    db: Database
+    now: datetime
+    lease_until: datetime
+    pool: TransportPool
+    max_attempts: int
+    report: TickReport
+    catalog: Catalog
+    # Mailboxes resting after an outage, until when, and their consecutive outages.
+    mailbox_paused: dict[str, datetime] = field(default_factory=dict)
+    mailbox_outages: dict[str, int] = field(default_factory=dict)
+    # Held until an operator resumes it (`mailbox pause`, the reputation breaker).
+    mailbox_hold_reasons: dict[str, str] = field(default_factory=dict)
+    # A per_day/per_hour limit that held a mailbox holds it for the rest of this tick
+    # (the clock is read once); later emails are deferred without rendering them.
+    held_mailboxes: dict[str, tuple[datetime, str]] = field(default_factory=dict)
+    secret: str | None = None
+
+    @classmethod
+    def start(
+        cls, db: Database, *, now: datetime, lease_until: datetime, pool: TransportPool | None,
+        max_attempts: int, report: TickReport,
+    ) -> Batch:  # fmt: skip
+        catalog = Catalog.load(db)
+        records = catalog.mailbox_records
+        return cls(
+            db=db, now=now, lease_until=lease_until, pool=pool or TransportPool(), max_attempts=max_attempts,
+            report=report, catalog=catalog,
+            mailbox_paused={key: r.paused_until for key, r in records.items() if r.paused_until},
+            mailbox_outages={key: r.outages for key, r in records.items() if r.outages},
+            mailbox_hold_reasons={key: r.held_reason for key, r in records.items() if r.held_reason},
+            secret=settings.tracking_secret(),
+        )  # fmt: skip
+
+    def template_context(self, work: Work, mailbox: Mailbox | None = None) -> dict[str, Any]:
+        sequence = work.loaded.model
+        return template_context(
+            work.contact.email, work.contact.fields, sorted(work.contact.tags), sequence,
+            owner=work.owner or work.contact.fields.get("owner") or sequence.owner, mailbox=mailbox,
+        )  # fmt: skip
+
+    # -- transitions (in memory; committed with the work's other writes) -------------------
+
+    def advance(self, work: Work, step_id: str, *, chosen: str | None = None) -> None:
+        """On to the step after `step_id` (or `chosen`); run on in this tick if it is due."""
+        values = advance_values(
+            work.loaded.model, work.calendar, step_id, self.now, chosen=chosen, keep_until=self.lease_until
+        )
+        work.update(**values)
+        if values["status"] == "completed":
+            self.record(work, step_id, "complete", "completed")
+            work.counts["completed"] += 1
+            work.phase = STOPPED
+            return
+        work.phase = RUNNING if values["step_due_at"] <= self.now else STOPPED
+
+    def exit(self, work: Work, reason: str, detail: str) -> None:
+        work.update(**enrollment_store.finished_values("exited", self.now, reason=reason, detail=detail))
+        enrollment_id, now = work.id, self.now
+
+        def close_tasks(tx: Tx) -> None:
+            activity.close_tasks_of(tx, enrollment_id, "skipped", now)
+
+        work.ops.append(close_tasks)
+        self.record(work, work.current_step, "exit", "exited", detail={"reason": reason, "detail": detail})
+        work.counts["exited"] += 1
+        work.phase = STOPPED
+
+    def defer(self, work: Work, until: datetime, waiting_on: str, why: str) -> None:
+        work.update(
+            next_run_at=until,
+            waiting_on=waiting_on,
+            leased_until=None,
+            last_error=why if waiting_on in ("mailbox", "config") else None,
+        )
+        work.counts["deferred"] += 1
+        work.phase = STOPPED
+
+    def defer_by_limit(self, work: Work, until: datetime, why: str) -> None:
+        self.defer(work, work.calendar.next_opening(until), "limit", why)
+
+    def hold_unknown(self, work: Work, step_id: str, message_id: str, why: str) -> None:
+        work.update(waiting_on="unknown_send", next_run_at=None, leased_until=None, last_error=why)
+        self.record(work, step_id, "email", "unknown", message_id=message_id, error=why)
+        work.counts["unknown"] += 1
+        work.phase = STOPPED
+
+    def fail(self, work: Work, step_id: str | None, error: str) -> None:
+        work.update(status="failed", last_error=error, next_run_at=None, leased_until=None, waiting_on=None)
+        self.record(work, step_id, "step", "failed", error=error)
+        work.counts["failed"] += 1
+        work.errors.append(f"enrollment {work.id}: {error}")
+        work.phase = STOPPED
+
+    def fail_with(self, work: Work, exc: Exception) -> None:
+        """An unexpected error while running this work item: it fails, the batch goes on."""
+        self.fail(work, work.current_step, f"{type(exc).__name__}: {exc}")
+
+    def record(self, work: Work, step_id: str | None, kind: str, outcome: str, **extra: Any) -> None:
+        work.executions.append(
+            {"enrollment_id": work.id, "step_id": step_id, "kind": kind, "outcome": outcome, "at": self.now, **extra}  # type: ignore[typeddict-item]
+        )
+
+    def record_now(self, tx: Tx, work: Work, step_id: str, kind: str, outcome: str, **extra: Any) -> None:
+        """An audit row written at once, for a work item this tick no longer holds."""
+        activity.record_execution(
+            tx, enrollment_id=work.id, step_id=step_id, kind=kind, outcome=outcome, at=self.now, **extra
+        )
