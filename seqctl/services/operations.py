@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from seqctl.engine.schedule import sequence_start
+from seqctl.engine.schedule import sequence_start, step_due_at
 from seqctl.errors import InvalidInput, NotFound
 from seqctl.services.catalog import Catalog
 from seqctl.services.contacts import normalise_email, read_csv
@@ -67,12 +67,9 @@ def start_enrollment(
             check_timezone(str(zone))
         except ValueError as exc:
             return None, f"contact timezone: {exc}"
-    first_step = sequence.step(first)
     calendar = calendar_of(catalog, sequence, contact)
     start_at = max(start_at, sequence_start(sequence, calendar) or start_at)
-    due = calendar.due_at(
-        start_at, first_step.wait, first_step.at, windowed=isinstance(first_step, EmailStep)
-    )
+    due = step_due_at(sequence, calendar, first, start_at)  # the first step's wait counts from the start
     enrollment_id = enrollment_store.create(
         tx, sequence_id=loaded.record.id, contact_id=contact.id, first_step=first,
         start_at=start_at, scheduled=start_at > now, owner=owner, now=now,

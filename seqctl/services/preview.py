@@ -18,7 +18,7 @@ from seqctl.engine.schedule import calendar_for, sequence_start, step_due_at
 from seqctl.errors import InvalidInput, TemplateProblem
 from seqctl.services.catalog import Catalog
 from seqctl.services.contacts import normalise_email
-from seqctl.services.progress import template_context
+from seqctl.services.progress import owner_of, template_context
 from seqctl.spec.fields import check_timezone
 from seqctl.spec.mailboxes import Mailbox
 from seqctl.spec.models import ActionStep, BranchStep, EmailStep, Sequence, TaskStep
@@ -72,7 +72,7 @@ def preview(
     first = sequence.steps[0]
     begins = max(start, sequence_start(sequence, calendar) or start)
     try:
-        first_due = calendar.due_at(begins, first.wait, first.at, windowed=isinstance(first, EmailStep))
+        first_due = step_due_at(sequence, calendar, first.id, begins)
         steps = walker.walk(first.id, first_due, thread=[], path=())
     except NoSendTime:
         raise InvalidInput(f"{sequence_key}: its calendar allows no send time within a year") from None
@@ -100,16 +100,35 @@ class _Walker:
     ) -> None:
         self.catalog, self.sequence, self.calendar = catalog, sequence, calendar
         self.fields, self.enrollment_id = fields, enrollment_id
-        self.context = template_context(
-            email, fields, tags, sequence, owner=fields.get("owner") or sequence.owner, mailbox=mailbox
-        )
+        self.email, self.tags, self.mailbox = email, tags, mailbox
+        self.assigned: str | None = None  # the owner an `assign:` step set on the way walked now
+        self._contexts: dict[str | None, dict[str, Any]] = {}
         self.entries = 0
         self.truncated = False
+
+    @property
+    def context(self) -> dict[str, Any]:
+        """What templates see at this point of the walk (the owner follows `assign:` steps)."""
+        owner = owner_of(self.assigned, self.fields, self.sequence)
+        if owner not in self._contexts:
+            self._contexts[owner] = template_context(
+                self.email, self.fields, self.tags, self.sequence, owner=owner, mailbox=self.mailbox
+            )
+        return self._contexts[owner]
 
     def walk(
         self, step_id: str | None, due: datetime, *, thread: list[str], path: tuple[str, ...]
     ) -> list[dict]:
         """Entries from `step_id` (due at `due`) to the end of this way through the sequence."""
+        assigned_before = self.assigned  # each way of a branch starts from the owner at the branch
+        try:
+            return self._walk(step_id, due, thread=thread, path=path)
+        finally:
+            self.assigned = assigned_before
+
+    def _walk(
+        self, step_id: str | None, due: datetime, *, thread: list[str], path: tuple[str, ...]
+    ) -> list[dict]:
         entries: list[dict[str, Any]] = []
         while step_id is not None:
             if step_id in path:
@@ -127,7 +146,7 @@ class _Walker:
             if isinstance(step, EmailStep):
                 entry.update(self._email(step, thread))
             elif isinstance(step, TaskStep):
-                owner = self.fields.get("owner") or self.sequence.owner
+                owner = owner_of(self.assigned, self.fields, self.sequence)
                 hours = self.catalog.working_hours(owner, self.sequence)
                 task_due = hours.next_opening(due)
                 entry["task"] = {
@@ -152,6 +171,8 @@ class _Walker:
                 if step.exit is not None:
                     entry["end"] = f"exits ({step.exit})"
                     break
+                if step.assign is not None:
+                    self.assigned = step.assign
                 chosen = step.goto
             step_id = following_step(self.sequence, step.id, chosen)
             if step_id is None:

@@ -19,6 +19,12 @@ from seqctl.store import enrollments as enrollment_store
 from seqctl.store.records import Contact, Enrollment, Event
 
 
+def owner_of(assigned: str | None, contact_fields: Mapping[str, Any], sequence: Sequence) -> str | None:
+    """Whom an enrollment's tasks are for (SPEC §1): its own owner (set at enrollment or by
+    an `assign:` step), else the contact's `owner` field, else the sequence's owner."""
+    return assigned or contact_fields.get("owner") or sequence.owner
+
+
 def template_context(
     email: str,
     fields: Mapping[str, Any],

@@ -260,3 +260,30 @@ sequences:
     assert cli.ok("tick", "--json", now="2026-11-23T14:59:00Z").json()["sent"] == 0
     assert cli.ok("tick", "--json", now="2026-11-23T15:00:00Z").json()["sent"] == 1  # Tokyo's midnight
     assert len(outbox_messages(outbox)) == 2
+
+
+def test_preview_and_the_tick_give_a_task_to_the_same_owner_after_an_assign_step(cli: Cli, tmp_path: Path) -> None:
+    cli.ok("import", str(write(tmp_path / "s.yaml", """\
+mailboxes:
+  - {key: ada, from: "Ada <ada@example.com>"}
+sequences:
+  - key: s
+    mailbox: ada
+    owner: sam
+    steps:
+      - {id: check, type: branch, if: {event: opened}, then: hand-over, else: call}
+      - {id: hand-over, type: action, assign: bea, next: call}
+      - {id: call, type: task, kind: call, note: "Call for {{ owner }}"}
+""")))  # fmt: skip
+    cli.add_contacts_for("--email", "kim@example.com")
+    preview = cli.ok("preview", "s", "--email", "kim@example.com", "--json", now="2026-11-23T10:00:00Z").json()
+    branch = preview["steps"][0]
+    after_assign = next(e for e in branch["then"] if e["step"] == "call")["task"]
+    without = next(e for e in branch["else"] if e["step"] == "call")["task"]
+    assert (after_assign["owner"], after_assign["note"]) == ("bea", "Call for bea")
+    assert (without["owner"], without["note"]) == ("sam", "Call for sam")  # the other way keeps the owner
+    cli.ok("enroll", "s", "--email", "kim@example.com", now="2026-11-23T10:00:00Z")
+    cli.ok("event", "opened", "--email", "kim@example.com", now="2026-11-23T10:00:00Z")
+    cli.ok("tick", "--now", "2026-11-23T10:00:00Z")
+    [task] = cli.ok("tasks", "--json").json()
+    assert (task["owner"], task["note"]) == (after_assign["owner"], after_assign["note"])

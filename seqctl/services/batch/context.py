@@ -16,7 +16,7 @@ from seqctl import settings
 from seqctl.delivery.pool import TransportPool
 from seqctl.services.batch.work import RUNNING, STOPPED, Work
 from seqctl.services.catalog import Catalog
-from seqctl.services.progress import advance_values, template_context
+from seqctl.services.progress import advance_values, owner_of, template_context
 from seqctl.services.tick_report import TickReport
 from seqctl.spec.mailboxes import Mailbox
 from seqctl.store import activity
@@ -63,7 +63,7 @@ class Batch:
         sequence = work.loaded.model
         return template_context(
             work.contact.email, work.contact.fields, sorted(work.contact.tags), sequence,
-            owner=work.owner or work.contact.fields.get("owner") or sequence.owner, mailbox=mailbox,
+            owner=owner_of(work.owner, work.contact.fields, sequence), mailbox=mailbox,
         )  # fmt: skip
 
     # -- transitions (in memory; committed with the work's other writes) -------------------

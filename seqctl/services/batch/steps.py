@@ -17,6 +17,7 @@ from seqctl.errors import TemplateProblem
 from seqctl.services.batch.context import Batch
 from seqctl.services.batch.work import RUNNING, SENDING, STOPPED, Work
 from seqctl.services.operations import start_enrollment
+from seqctl.services.progress import owner_of
 from seqctl.spec.mailboxes import Mailbox
 from seqctl.spec.models import ActionStep, BranchStep, EmailStep, TaskStep
 from seqctl.store import sends
@@ -74,7 +75,7 @@ class StepInterpreter:
             except TemplateProblem as exc:
                 batch.fail(work, step.id, str(exc))
                 return
-            owner = work.owner or work.contact.fields.get("owner") or work.loaded.model.owner
+            owner = owner_of(work.owner, work.contact.fields, work.loaded.model)
             # Due when its owner next works: a task created at 03:00 is due at 09:00.
             due = batch.catalog.working_hours(owner, work.loaded.model).next_opening(now)
             work.new_tasks.append({
