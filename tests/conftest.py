@@ -1,4 +1,4 @@
-"""Shared fixtures: a real database per test (SQLite file, or a fresh Postgres schema),
+"""Shared fixtures: a real database per test (a SQLite file, or a Postgres database of its own, both copied from a migrated template when the test needs the schema),
 an in-process CLI runner, and the clock as a parameter.
 
 Postgres tests need SEQCTL_TEST_POSTGRES_URL. Without it they skip locally and fail
@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import io
 import os
+import shutil
 import sys
 import uuid
 from collections.abc import Iterator
@@ -18,7 +19,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pytest
 
@@ -42,43 +42,92 @@ def _postgres_or_skip() -> str:
     )
 
 
-@contextlib.contextmanager
-def postgres_schema() -> Iterator[str]:
-    """A database URL whose search_path is a brand-new schema, dropped afterwards."""
+def _postgres_url(database: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    from seqctl.store.db import normalise_url
+
+    return make_url(normalise_url(_postgres_or_skip())).set(database=database).render_as_string(hide_password=False)
+
+
+def _postgres_admin(statement: str) -> None:
     import sqlalchemy
 
     from seqctl.store.db import normalise_url
 
-    base = normalise_url(_postgres_or_skip())
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = sqlalchemy.create_engine(base)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    separator = "&" if "?" in base else "?"
+    admin = sqlalchemy.create_engine(normalise_url(_postgres_or_skip()), isolation_level="AUTOCOMMIT")
     try:
-        yield f"{base}{separator}options={quote(f'-csearch_path={schema}')}"
+        with admin.connect() as conn:
+            conn.exec_driver_sql(statement)
     finally:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
         admin.dispose()
+
+
+# Databases whose schema is migrated already are copied from a template made once per
+# session (a file copy on SQLite, CREATE DATABASE … TEMPLATE on Postgres): running the
+# migrations for each test cost 0.1 s (SQLite) to 0.2 s (Postgres) of every test.
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import sqlite3
+
+    from seqctl.store.db import Database
+    from seqctl.store.migrate import upgrade
+
+    path = tmp_path_factory.mktemp("template") / "seqctl.db"
+    database = Database(f"sqlite:///{path}")
+    upgrade(database)
+    database.dispose()
+    with contextlib.closing(sqlite3.connect(path)) as conn:  # everything into the main file
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[str]:
+    from seqctl.store.db import Database
+    from seqctl.store.migrate import upgrade
+
+    name = f"seqctl_template_{uuid.uuid4().hex[:12]}"
+    _postgres_admin(f'CREATE DATABASE "{name}"')
+    database = Database(_postgres_url(name))
+    upgrade(database)
+    database.dispose()  # a template must have no connections while it is copied
+    yield name
+    _postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextlib.contextmanager
+def postgres_database(template: str | None) -> Iterator[str]:
+    """A brand-new database (a copy of `template`, else empty), dropped afterwards."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    _postgres_admin(f'CREATE DATABASE "{name}" TEMPLATE "{template or "template0"}" STRATEGY = FILE_COPY')
+    try:
+        yield _postgres_url(name)
+    finally:
+        _postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database of its own for the test: migrated already when the test uses `cli` or
+    `db` (which expect `seqctl init` to have run), else empty."""
+    migrated = bool({"cli", "db"} & set(request.fixturenames))
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'seqctl.db'}"
+        path = tmp_path / "seqctl.db"
+        if migrated:
+            shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
     else:
-        with postgres_schema() as url:
+        template = request.getfixturevalue("postgres_template") if migrated else None
+        with postgres_database(template) as url:
             yield url
 
 
 @pytest.fixture
 def db(db_url: str) -> Iterator[Any]:
     from seqctl.store.db import Database
-    from seqctl.store.migrate import upgrade
 
     database = Database(db_url)
-    upgrade(database)
     yield database
     database.dispose()
 
@@ -144,9 +193,7 @@ def outbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def cli(db_url: str, tmp_path: Path, outbox: Path) -> Cli:
-    runner = Cli(db_url, tmp_path)
-    runner.ok("init")
-    return runner
+    return Cli(db_url, tmp_path)  # migrated already: see db_url
 
 
 def outbox_messages(path: Path) -> list[Any]:

@@ -34,31 +34,35 @@ def tasks(
     output.listing(rows, columns, as_json=as_json, empty="no open tasks")
 
 
+TaskId = Annotated[int, typer.Argument(min=1, max=MAX_ID, help="Task id.")]
+
+
+def _finish(task_id: int, outcome: str | None, *, skipped: bool) -> None:
+    from seqctl.services.operations import finish_task
+
+    finish_task(database(), task_id, outcome=outcome, skipped=skipped, now=now())
+    output.note(f"task {task_id} {'skipped' if skipped else 'done'}")
+
+
 @task_app.command("done")
 def task_done(
-    task_id: Annotated[int, typer.Argument(min=1, max=MAX_ID, help="Task id.")],
+    task_id: TaskId,
     outcome: Annotated[str | None, typer.Option("--outcome", help="What happened, for the log.")] = None,
 ) -> None:
     """Complete a manual task; its enrollment moves on.
 
     Example: seqctl task done 12 --outcome "left voicemail"
     """
-    from seqctl.services.operations import finish_task
-
-    finish_task(database(), task_id, outcome=outcome, skipped=False, now=now())
-    output.note(f"task {task_id} done")
+    _finish(task_id, outcome, skipped=False)
 
 
 @task_app.command("skip")
 def task_skip(
-    task_id: Annotated[int, typer.Argument(min=1, max=MAX_ID, help="Task id.")],
+    task_id: TaskId,
     outcome: Annotated[str | None, typer.Option("--outcome", help="Why, for the log.")] = None,
 ) -> None:
     """Skip a manual task; its enrollment moves on.
 
     Example: seqctl task skip 12 --outcome "no phone number"
     """
-    from seqctl.services.operations import finish_task
-
-    finish_task(database(), task_id, outcome=outcome, skipped=True, now=now())
-    output.note(f"task {task_id} skipped")
+    _finish(task_id, outcome, skipped=True)
