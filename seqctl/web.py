@@ -16,6 +16,7 @@ gets 404 and records nothing. Nothing is redirected anywhere but the signed URL.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import logging
 from collections.abc import Callable, Iterable
@@ -40,6 +41,9 @@ MAX_REQUEST_LINE = 16 * 1024  # past it: 414
 MAX_HEADER_LINE = 8 * 1024  # past it, or past MAX_HEADERS lines: 431
 MAX_HEADERS = 100
 _MAX_BODY = 4096  # past it: 413
+# What a refused request may still send before its connection is closed.
+DISCARD_BYTES = 1024 * 1024
+DISCARD_SECONDS = 1.0
 _SECURITY_HEADERS = [
     ("Cache-Control", "no-store"),
     ("Referrer-Policy", "no-referrer"),
@@ -208,14 +212,29 @@ def make_server(app: TrackingApp, host: str, port: int) -> Any:
             if len(self.raw_requestline) > MAX_REQUEST_LINE:
                 self.requestline, self.request_version, self.command = "", "HTTP/1.1", ""
                 self.send_error(414)
+                self._discard_input()
                 return
-            if not self.raw_requestline or not self.parse_request():
+            if not self.raw_requestline:
+                return
+            if not self.parse_request():
+                self._discard_input()
                 return
             handler = ServerHandler(
                 cast(Any, self.rfile), cast(Any, self.wfile), self.get_stderr(), self.get_environ(), multithread=True
             )
             handler.request_handler = self  # type: ignore[attr-defined]
             handler.run(self.server.get_app())  # type: ignore[attr-defined]
+
+        def _discard_input(self) -> None:
+            # A request refused before it was read whole: read (a bounded amount of) what
+            # is left before closing, or the close resets the connection and the client
+            # may lose the answer it was sent.
+            with contextlib.suppress(OSError):
+                self.wfile.flush()
+                self.connection.settimeout(DISCARD_SECONDS)
+                left = DISCARD_BYTES
+                while left > 0 and (chunk := self.rfile.read1(min(left, 65536))):
+                    left -= len(chunk)
 
         def parse_request(self) -> bool:
             # http.server reads the headers with http.client's bounds (64 KiB lines); read
