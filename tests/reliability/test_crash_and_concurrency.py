@@ -41,7 +41,7 @@ def tick_process(db_url: str, cwd: Path, now: str, env: dict[str, str]) -> subpr
 
 
 def tick_until_idle(cli: Cli, cwd: Path, clock: datetime, env: dict[str, str]) -> None:
-    """Tick every two minutes until nothing is left in the queue. A tick that claims nothing
+    """Tick every two minutes until nothing will fall due any more. A tick that claims nothing
     is not enough: a send found certainly undelivered after a kill is retried after its
     backoff (two minutes and up to 25% more), so it may not be due yet."""
     for _ in range(20):
@@ -49,10 +49,15 @@ def tick_until_idle(cli: Cli, cwd: Path, clock: datetime, env: dict[str, str]) -
         out, err = done.communicate(timeout=120)
         assert done.returncode == 0, err
         clock += timedelta(minutes=2)
-        if '"claimed": 0' in out and Cli(cli.db_url, cwd).ok("queue", "--json", now=clock.isoformat()).json() == []:
+        if '"claimed": 0' in out and not due_later(cli, cwd, clock):
             return
-    waiting = Cli(cli.db_url, cwd).ok("queue", "--json", now=clock.isoformat()).json()
-    raise AssertionError(f"still work left after 20 ticks: {waiting[:5]}")
+    raise AssertionError(f"still work left after 20 ticks: {due_later(cli, cwd, clock)[:5]}")
+
+
+def due_later(cli: Cli, cwd: Path, clock: datetime) -> list[dict[str, object]]:
+    """What will fall due by itself (a send of unknown outcome waits for the operator instead)."""
+    queue = Cli(cli.db_url, cwd).ok("queue", "--json", now=clock.isoformat()).json()
+    return [item for item in queue if item["next_run_at"] is not None]
 
 
 def deliveries(server: RecordingHandler) -> Counter[tuple[str, str]]:
