@@ -14,7 +14,8 @@ from urllib.parse import unquote, urlsplit
 
 from seqctl.errors import InvalidInput
 
-_HOST = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?)+$|^[0-9a-fA-F:.]+$")
+_LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+_IP_ADDRESS = re.compile(r"^[0-9a-fA-F:.]+$")
 _CONTROL = re.compile(r"[\x00-\x20\x7f]")
 
 
@@ -49,7 +50,7 @@ def parse_server_url(url: str, *, kind: str, ports: dict[str, int], example: str
     # '@host' included, lands in the path, query or fragment.
     if parts.fragment or "@" in parts.path or "@" in parts.query or "#" in url:
         raise invalid
-    if parts.scheme not in ports or not host or not _HOST.match(host):
+    if parts.scheme not in ports or not host or not _is_host(host):
         raise invalid
     return ServerUrl(
         scheme=parts.scheme,
@@ -60,3 +61,11 @@ def parse_server_url(url: str, *, kind: str, ports: dict[str, int], example: str
         path=unquote(parts.path),
         query=parts.query,
     )
+
+
+def _is_host(host: str) -> bool:
+    """A DNS name (label by label: one pattern over the whole name backtracks exponentially
+    on a long invalid one) or an IP address."""
+    if _IP_ADDRESS.match(host):
+        return True
+    return len(host) <= 253 and all(_LABEL.match(label) for label in host.removesuffix(".").split("."))

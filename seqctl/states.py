@@ -86,12 +86,8 @@ class ExitReason(StrEnum):
     ARCHIVED = "archived"
 
 
-# Events that put the address on the suppression list, with the list's reason.
-SUPPRESSING_EVENTS: dict[EventType, str] = {
-    EventType.UNSUBSCRIBED: "unsubscribed",
-    EventType.BOUNCED: "bounced",
-    EventType.COMPLAINED: "complained",
-}
+# Events that put the address on the suppression list (with the event's name as the reason).
+SUPPRESSING_EVENTS = frozenset({EventType.UNSUBSCRIBED, EventType.BOUNCED, EventType.COMPLAINED})
 # A suppression found right before sending ends the enrollment with this reason (else manual).
 EXIT_FOR_SUPPRESSION: dict[str, ExitReason] = {
     "bounced": ExitReason.BOUNCED,

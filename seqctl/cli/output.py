@@ -38,7 +38,7 @@ def _console(err: bool) -> Any:
 
 def print_json(data: Any) -> None:
     # JSON escapes C0 controls itself; the rest of _UNSAFE only occurs inside strings,
-    # where \uXXXX is the same character to a JSON reader and inert to a terminal.
+    # where a \u escape is the same character to a JSON reader and inert to a terminal.
     text = json.dumps(data, indent=2, default=str, ensure_ascii=False)
     sys.stdout.write(_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n")
 

@@ -14,9 +14,10 @@ from __future__ import annotations
 import functools
 import re
 import signal
+import string
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from functools import lru_cache
@@ -81,12 +82,24 @@ def _check_argument(value: Any) -> None:
         raise SecurityError(f"a number over {MAX_ARGUMENT:,} given to a filter or format")
 
 
+def _check_widths(numbers: Iterable[str]) -> None:
+    if any(number and int(number[:7]) > MAX_ARGUMENT for number in numbers):
+        raise SecurityError("a format width or precision is too large")
+
+
 def _check_format(template: str) -> None:
     """Widths and precisions of a printf-style format stay small (`%999999999d` allocates)."""
-    for width, precision in _FORMAT_NUMBER.findall(template):
-        for number in (width, precision):
-            if number and int(number[:7]) > MAX_ARGUMENT:
-                raise SecurityError("a format width or precision is too large")
+    _check_widths(number for pair in _FORMAT_NUMBER.findall(template) for number in pair)
+
+
+def _check_brace_format(template: str) -> None:
+    """The same for `str.format`: the numbers of each field's spec (`{:>999999999}`), not the
+    numbers of the text around the fields."""
+    try:
+        specs = [spec for _, _, spec, _ in string.Formatter().parse(template) if spec]
+    except ValueError:
+        return  # not a valid format: str.format raises its own error
+    _check_widths(number for spec in specs for number in re.findall(r"\d+", spec))
 
 
 # Filters whose arguments are sizes that allocate: `"x"|center(10**9)` is a gigabyte.
@@ -140,11 +153,8 @@ class _BoundedEnvironment(SandboxedEnvironment):
     def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
         # How the sandbox runs str.format and format_map: a width allocates (`{:>999999999}`).
         wrapped = super().wrap_str_format(value)
-        if wrapped is None:
-            return None
-        for number in re.findall(r"\d+", value.__self__):
-            if int(number[:7]) > MAX_ARGUMENT:
-                raise SecurityError("a format width or precision is too large")
+        if wrapped is not None:
+            _check_brace_format(value.__self__)
         return wrapped
 
 

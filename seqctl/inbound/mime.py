@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from email.header import Header, decode_header
 from email.message import Message
 from functools import lru_cache
+from itertools import islice
 
 MESSAGE_ID = re.compile(r"<[^<>\s@]+@[^<>\s]+>")
 ATTACHED = ("message/rfc822", "text/rfc822-headers", "message/rfc822-headers", "message/partial")
@@ -64,7 +65,7 @@ def parse(raw: bytes) -> Message:
     headers when it declares more than MAX_MULTIPARTS multiparts (the email package parses
     nested parts recursively, so a hostile nesting would cost seconds and end in an error)."""
     raw = raw[:MAX_MESSAGE_BYTES]
-    if len(_MULTIPART.findall(raw, 0, len(raw))) > MAX_MULTIPARTS:
+    if next(islice(_MULTIPART.finditer(raw), MAX_MULTIPARTS, None), None) is not None:
         end = _HEADER_END.search(raw)
         head = raw[: end.start()] if end else raw
         message = email.message_from_bytes(head + b"\r\n\r\n", policy=email.policy.compat32)

@@ -113,7 +113,7 @@ def apply_event(
     if event_type == "bounced" and detail == "soft":
         report.suppressed = _soft_bounce_suppresses(tx, contact, reason, at=at, now=now)
     elif event_type in SUPPRESSING_EVENTS:
-        report.suppressed = activity.suppress(tx, contact.email, "address", SUPPRESSING_EVENTS[EventType(event_type)], now)
+        report.suppressed = activity.suppress(tx, contact.email, "address", event_type, now)
     if event_type in EXIT_EVENTS:  # opens and clicks stop nothing
         report.exited = apply_exit_rules(tx, catalog, contact, now=now)
     if event_type == "replied":

@@ -103,7 +103,7 @@ def _convert(
                 key = loader.construct_object(key_node, deep=True)
             except (ValueError, OverflowError):
                 key = None
-            if not isinstance(key, str | int | float | bool) or key is None:
+            if not isinstance(key, str | int | float | bool):
                 problems.append((_mark(key_node), "a key must be plain text"))
                 continue
             if key == "<<":
@@ -298,7 +298,7 @@ def load_files(
     loaded: list[tuple[str, SpecFile, Positions]] = []
     problems: list[Problem] = []
     for name in paths:
-        text = read_input(name)
+        text = read_input(name, max_bytes=MAX_FILE_BYTES)
         try:
             loaded.append((name, *load_with_positions(text, name)))
         except SpecError as exc:

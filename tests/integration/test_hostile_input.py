@@ -4,6 +4,7 @@ Each runs on SQLite and Postgres where a database is involved."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -55,7 +56,7 @@ def contacts_in(db_url: str) -> dict[str, dict[str, object]]:
             rows = tx.execute(text("SELECT email, fields FROM contacts")).all()
     finally:
         db.dispose()
-    return {email: fields if isinstance(fields, dict) else __import__("json").loads(fields) for email, fields in rows}
+    return {email: fields if isinstance(fields, dict) else json.loads(fields) for email, fields in rows}
 
 
 def test_an_alias_bomb_is_refused_at_its_line_before_it_expands(cli: Cli, tmp_path: Path, db_url: str) -> None:

@@ -142,3 +142,17 @@ def test_a_csv_with_a_nul_byte_or_bad_encoding_names_the_line(tmp_path: Path) ->
     latin.write_bytes(b"email,name\na@example.org,Jos\xe9\n")
     with pytest.raises(InvalidInput, match=r"b.csv:2: not UTF-8 text"):
         list(read_csv_records(str(latin)))
+
+
+def test_a_long_invalid_host_name_is_refused_at_once_not_after_exponential_backtracking() -> None:
+    from seqctl.delivery.transports import SmtpSettings
+
+    with pytest.raises(InvalidInput, match="SMTP URL is not valid"):
+        SmtpSettings.from_url("smtp://user:pw@" + "a" * 5000 + "_x.example.com:25")
+    assert SmtpSettings.from_url("smtp://mail-1.example.co.uk.:25").host == "mail-1.example.co.uk."
+
+
+def test_numbers_in_the_text_of_a_format_string_are_not_widths() -> None:
+    assert render("{{ 'Call 5550100123, ref {}'.format(7) }}", {}) == "Call 5550100123, ref 7"
+    with pytest.raises(TemplateProblem, match="format width"):
+        render("{{ 'ref {:>5550100123}'.format(7) }}", {})
