@@ -24,6 +24,8 @@ class EnrollmentStatus(StrEnum):
 RUNNABLE: tuple[EnrollmentStatus, ...] = (EnrollmentStatus.SCHEDULED, EnrollmentStatus.ACTIVE)
 # Not finished: an enrollment in one of these keeps the contact "in" the sequence.
 OPEN: tuple[EnrollmentStatus, ...] = (*RUNNABLE, EnrollmentStatus.PAUSED, EnrollmentStatus.FAILED)
+# Open and not dead-lettered: what an event, an exit or a company exit still acts on.
+LIVE: tuple[EnrollmentStatus, ...] = (*RUNNABLE, EnrollmentStatus.PAUSED)
 
 
 class WaitingReason(StrEnum):
@@ -52,6 +54,8 @@ class SendStatus(StrEnum):
 COUNTED_SENDS: tuple[SendStatus, ...] = (SendStatus.SENDING, SendStatus.SENT, SendStatus.UNKNOWN, SendStatus.BOUNCED)
 # Sends that certainly did not leave and may be attempted again.
 RETRYABLE_SENDS: tuple[SendStatus, ...] = (SendStatus.RETRY, SendStatus.NOT_SENT)
+# Sends whose outcome nobody recorded: `seqctl resolve` settles them.
+UNSETTLED_SENDS: tuple[SendStatus, ...] = (SendStatus.UNKNOWN, SendStatus.SENDING)
 
 
 class EventType(StrEnum):

@@ -42,7 +42,7 @@ def enroll(
 
     Example: seqctl enroll cold-outreach --csv leads.csv --start-at 2026-12-01T09:00:00-05:00
     """
-    from seqctl.services.operations import enroll as enroll_contacts
+    from seqctl.services.enrolling import enroll as enroll_contacts
 
     if sum(x is not None and x != [] for x in (email, csv, tag)) != 1:
         raise InvalidInput("give exactly one of --email, --csv or --tag")
@@ -72,7 +72,7 @@ def enroll(
 
 
 def _targets(sequence: str | None, email: str | None, enrollment_id: int | None) -> Any:
-    from seqctl.services.operations import select_enrollments
+    from seqctl.services.enrolling import select_enrollments
 
     return select_enrollments(database(), enrollment_id=enrollment_id, sequence_key=sequence, email=email)
 
@@ -85,7 +85,7 @@ def pause(sequence: SequenceArg = None, email: EmailOpt = None, enrollment_id: I
 
     Example: seqctl pause cold-outreach --email ada@example.com
     """
-    from seqctl.services.operations import pause as pause_enrollments
+    from seqctl.services.interventions import pause as pause_enrollments
 
     changed = pause_enrollments(database(), _targets(sequence, email, enrollment_id), now=now())
     output.note(f"paused {len(changed)} enrollment(s)")
@@ -97,7 +97,7 @@ def resume(sequence: SequenceArg = None, email: EmailOpt = None, enrollment_id: 
 
     Example: seqctl resume cold-outreach
     """
-    from seqctl.services.operations import resume as resume_enrollments
+    from seqctl.services.interventions import resume as resume_enrollments
 
     changed = resume_enrollments(database(), _targets(sequence, email, enrollment_id), now=now())
     output.note(f"resumed {len(changed)} enrollment(s)")
@@ -109,7 +109,7 @@ def cancel(sequence: SequenceArg = None, email: EmailOpt = None, enrollment_id: 
 
     Example: seqctl cancel --id 42
     """
-    from seqctl.services.operations import cancel as cancel_enrollments
+    from seqctl.services.interventions import cancel as cancel_enrollments
 
     changed = cancel_enrollments(database(), _targets(sequence, email, enrollment_id), now=now())
     output.note(f"cancelled {len(changed)} enrollment(s)")
@@ -158,7 +158,7 @@ def resolve(
 
     Example: seqctl resolve 17 --not-sent
     """
-    from seqctl.services.operations import resolve as resolve_send
+    from seqctl.services.resolving import resolve as resolve_send
 
     if sent == not_sent:
         raise InvalidInput("give exactly one of --sent or --not-sent")
@@ -203,7 +203,7 @@ def retry(enrollment_id: Annotated[int, typer.Argument(min=1, max=MAX_ID, help="
 
     Example: seqctl retry 42
     """
-    from seqctl.services.operations import retry as retry_enrollment
+    from seqctl.services.interventions import retry as retry_enrollment
 
     retry_enrollment(database(), enrollment_id, now=now())
     output.note(f"enrollment {enrollment_id} queued again")

@@ -38,7 +38,7 @@ TaskId = Annotated[int, typer.Argument(min=1, max=MAX_ID, help="Task id.")]
 
 
 def _finish(task_id: int, outcome: str | None, *, skipped: bool) -> None:
-    from seqctl.services.operations import finish_task
+    from seqctl.services.resolving import finish_task
 
     finish_task(database(), task_id, outcome=outcome, skipped=skipped, now=now())
     output.note(f"task {task_id} {'skipped' if skipped else 'done'}")

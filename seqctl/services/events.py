@@ -21,7 +21,7 @@ from seqctl.inbound.reasons import SENDER_SIDE
 from seqctl.services.catalog import Catalog
 from seqctl.services.progress import facts_for
 from seqctl.spec.models import EXIT_EVENTS
-from seqctl.states import EVENT_TYPES, SUPPRESSING_EVENTS, EventType
+from seqctl.states import EVENT_TYPES, LIVE, SUPPRESSING_EVENTS, BounceKind, EnrollmentStatus, EventType
 from seqctl.store import activity, sends
 from seqctl.store import catalog as catalog_store
 from seqctl.store import contacts as contact_store
@@ -99,7 +99,7 @@ def apply_event(
     also ends the enrollments of everyone at the same company in sequences that exit on
     `domain_replied`. A bounce for a reason of the sender's (`blocked`, `auth_failed`,
     `rate_limited`) suppresses no one."""
-    if event_type == "bounced" and detail is None:
+    if event_type == EventType.BOUNCED and detail is None:
         detail = "hard"
     if message_id is None:
         latest = sends.latest_sent_to(tx, contact.email, at)
@@ -110,7 +110,7 @@ def apply_event(
     ):  # fmt: skip
         return EventReport(recorded=False)
     report = EventReport(recorded=True)
-    if event_type == "bounced" and detail == "soft":
+    if event_type == EventType.BOUNCED and detail == BounceKind.SOFT:
         report.suppressed = _soft_bounce_suppresses(tx, contact, reason, at=at, now=now)
     elif event_type in SUPPRESSING_EVENTS:
         report.suppressed = activity.suppress(tx, contact.email, "address", event_type, now)
@@ -118,7 +118,9 @@ def apply_event(
         report.exited = apply_exit_rules(tx, catalog, contact, now=now)
     if event_type == "replied":
         report.exited += exit_company(tx, catalog, sender or contact.email, now=now)
-    counts = event_type == "complained" or (event_type == "bounced" and (detail == "hard" or reason in SENDER_SIDE))
+    counts = event_type == EventType.COMPLAINED or (
+        event_type == EventType.BOUNCED and (detail == BounceKind.HARD or reason in SENDER_SIDE)
+    )
     if counts and message_id is not None:
         report.mailbox_paused = guard_reputation(tx, catalog, message_id, now=now)
     return report
@@ -156,11 +158,11 @@ def _soft_bounce_suppresses(tx: Any, contact: Contact, reason: str | None, *, at
         return False
     limit = settings.soft_bounce_limit()
     count = activity.count_events(
-        tx, contact.id, "bounced", detail="soft", since=at - SOFT_BOUNCE_WINDOW, except_reasons=SENDER_SIDE
+        tx, contact.id, EventType.BOUNCED, detail=BounceKind.SOFT, since=at - SOFT_BOUNCE_WINDOW, except_reasons=SENDER_SIDE
     )
     if limit == 0 or count < limit:
         return False
-    return activity.suppress(tx, contact.email, "address", "bounced", now)
+    return activity.suppress(tx, contact.email, "address", EventType.BOUNCED, now)
 
 
 def apply_exit_rules(tx: Any, catalog: Catalog, contact: Contact, *, now: datetime) -> list[int]:
@@ -193,8 +195,8 @@ def exit_company(tx: Any, catalog: Catalog, replier: str, *, now: datetime) -> l
 
 
 def _exit(tx: Any, e: Enrollment, reason: str, detail: str, now: datetime) -> bool:
-    values = enrollment_store.finished_values("exited", now, reason=reason, detail=detail)
-    if not enrollment_store.guarded_update(tx, e.id, now, where={"status": ("scheduled", "active", "paused")}, **values):
+    values = enrollment_store.finished_values(EnrollmentStatus.EXITED, now, reason=reason, detail=detail)
+    if not enrollment_store.guarded_update(tx, e.id, now, where={"status": LIVE}, **values):
         return False
     activity.close_tasks_of(tx, e.id, "skipped", now)
     activity.record_execution(

@@ -38,6 +38,7 @@ from seqctl.inbound.imap import FETCH_CHUNK, ImapError, ImapFolder, ImapTarget, 
 from seqctl.services.catalog import Catalog
 from seqctl.services.events import apply_event
 from seqctl.services.progress import calendar_of
+from seqctl.states import RUNNABLE, EventType
 from seqctl.store import contacts as contact_store
 from seqctl.store import enrollments as enrollment_store
 from seqctl.store import inbound as inbound_store
@@ -278,7 +279,7 @@ def _pause_while_away(
     held = []
     for e in enrollment_store.open_for_contact(tx, contact.id):
         sequence = catalog.by_id[e.sequence_id].model
-        if e.status not in ("active", "scheduled") or "auto_replied" in sequence.exit_on:
+        if e.status not in RUNNABLE or EventType.AUTO_REPLIED in sequence.exit_on:
             continue
         calendar = calendar_of(catalog, sequence, contact)
         until = calendar.next_opening(datetime.combine(back_on, time(0), tzinfo=calendar.zone))
@@ -288,7 +289,7 @@ def _pause_while_away(
             tx,
             e.id,
             now,
-            where={"status": ("active", "scheduled")},
+            where={"status": RUNNABLE},
             next_run_at=until,
             waiting_on="out_of_office",
         ):

@@ -10,15 +10,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from seqctl.delivery.message import thread_subject
-from seqctl.delivery.render import render
 from seqctl.engine.calendar import NoSendTime, SendCalendar
-from seqctl.engine.flow import choose_variant, following_step
+from seqctl.engine.flow import following_step
 from seqctl.engine.schedule import calendar_for, sequence_start, step_due_at
-from seqctl.errors import InvalidInput, TemplateProblem
+from seqctl.errors import InvalidInput
 from seqctl.services.catalog import Catalog
 from seqctl.services.contacts import normalise_email
 from seqctl.services.progress import owner_of, template_context
+from seqctl.services.step_rules import EmailParts, email_variant, plan_task, render_email
 from seqctl.spec.fields import check_timezone
 from seqctl.spec.mailboxes import Mailbox
 from seqctl.spec.models import ActionStep, BranchStep, EmailStep, Sequence, TaskStep
@@ -146,16 +145,15 @@ class _Walker:
             if isinstance(step, EmailStep):
                 entry.update(self._email(step, thread))
             elif isinstance(step, TaskStep):
-                owner = owner_of(self.assigned, self.fields, self.sequence)
-                hours = self.catalog.working_hours(owner, self.sequence)
-                task_due = hours.next_opening(due)
-                entry["task"] = {
-                    "kind": step.kind,
-                    "owner": owner,
-                    **self._render("note", step.note, step.id),
-                }
-                entry["task"].update({f"due_{k}": v for k, v in self._when(task_due, hours).items()})
-                ran_at = task_due  # the next step's wait counts from when the task is done
+                plan = plan_task(
+                    step, self.catalog, self.sequence, assigned=self.assigned, contact_fields=self.fields,
+                    context=self.context, at=due,
+                )  # fmt: skip
+                note = {"note": plan.note} if plan.note is not None else {"note_error": plan.problem}
+                entry["task"] = {"kind": plan.kind, "owner": plan.owner, **note}
+                hours = self.catalog.working_hours(plan.owner, self.sequence)
+                entry["task"].update({f"due_{k}": v for k, v in self._when(plan.due_at, hours).items()})
+                ran_at = plan.due_at  # the next step's wait counts from when the task is done
             elif isinstance(step, BranchStep):
                 condition = step.if_.model_dump(by_alias=True, mode="json", exclude_defaults=True)
                 entry["if"] = condition
@@ -195,41 +193,30 @@ class _Walker:
         return {"utc": instant.isoformat(), "local": local.strftime("%a %Y-%m-%d %H:%M %Z")}
 
     def _email(self, step: EmailStep, thread: list[str]) -> dict[str, Any]:
+        first_subject = thread[0] if thread else None
         result: dict[str, Any]
         if step.variants and not self.enrollment_id:  # not enrolled yet: any variant may come
-            variants = [
-                {
-                    "variant": v.id,
-                    **self._message(f"{step.id} variant {v.id}", v.subject, v.body, v.html, thread),
-                }
+            shown = [
+                {"variant": v.id, **_shown(render_email(step, v, self.context, first_subject=first_subject))}
                 for v in step.variants
             ]
-            first, result = variants[0], {"variants": variants}
+            first, result = shown[0], {"variants": shown}
         else:
-            source = choose_variant(step.variants, self.enrollment_id, step.id) if step.variants else step
-            where = f"{step.id} variant {source.id}" if step.variants else step.id
-            first = result = self._message(where, source.subject, source.body, source.html, thread)
-            if step.variants:
-                result = {"variant": source.id, **first}
+            variant = email_variant(step, self.enrollment_id)
+            first = _shown(render_email(step, variant, self.context, first_subject=first_subject))
+            result = {"variant": variant.id, **first} if variant else first
         if first.get("subject") and not thread:
             thread.append(first["subject"])
         return result
 
-    def _message(
-        self, where: str, subject: str | None, body: str | None, html: str | None, thread: list[str]
-    ) -> dict[str, Any]:
-        rendered: dict[str, Any] = {}
-        if subject is not None:
-            rendered.update(self._render("subject", subject, where))
-        elif thread:
-            rendered["subject"] = thread_subject(thread[0])
-        rendered.update(self._render("body", body or "", where))
-        if html is not None:
-            rendered.update(self._render("html", html, where, html=True))
-        return rendered
 
-    def _render(self, name: str, source: str, where: str, *, html: bool = False) -> dict[str, str]:
-        try:
-            return {name: render(source, self.context, html=html, what=f"step {where} {name}")}
-        except TemplateProblem as exc:
-            return {f"{name}_error": str(exc)}
+def _shown(parts: EmailParts) -> dict[str, str]:
+    """The parts as preview lists them: `subject`, `body`, `html`, or `<part>_error`."""
+    shown: dict[str, str] = {}
+    for part, name in (("subject", "subject"), ("text", "body"), ("html", "html")):
+        value = getattr(parts, part)
+        if part in parts.problems:
+            shown[f"{name}_error"] = parts.problems[part]
+        elif value is not None:
+            shown[name] = value
+    return shown

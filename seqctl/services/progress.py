@@ -15,6 +15,7 @@ from seqctl.engine.schedule import calendar_for, plan_next
 from seqctl.services.catalog import Catalog
 from seqctl.spec.mailboxes import Mailbox
 from seqctl.spec.models import Sequence
+from seqctl.states import EnrollmentStatus
 from seqctl.store import enrollments as enrollment_store
 from seqctl.store.records import Contact, Enrollment, Event
 
@@ -71,7 +72,7 @@ def advance_values(
     plan = plan_next(sequence, calendar, step_id, ran_at, chosen)
     if plan.step_id is None:
         return {
-            **enrollment_store.finished_values("completed", ran_at),
+            **enrollment_store.finished_values(EnrollmentStatus.COMPLETED, ran_at),
             "last_ran_at": ran_at,
             "attempts": 0,
         }
@@ -80,7 +81,7 @@ def advance_values(
     if keep_until is not None and plan.due_at <= ran_at:
         next_run_at = keep_until
     return {
-        "status": "active", "current_step": plan.step_id, "step_due_at": plan.due_at,
+        "status": EnrollmentStatus.ACTIVE, "current_step": plan.step_id, "step_due_at": plan.due_at,
         "next_run_at": next_run_at, "last_ran_at": ran_at, "attempts": 0, "waiting_on": None,
         "last_error": None, "leased_until": keep_until if next_run_at == keep_until else None,
     }  # fmt: skip

@@ -8,8 +8,9 @@ from typing import Any
 
 from seqctl.errors import InvalidInput
 from seqctl.services.catalog import Catalog
-from seqctl.services.operations import select_enrollments
+from seqctl.services.enrolling import select_enrollments
 from seqctl.spec.models import EmailStep
+from seqctl.states import LIVE, EnrollmentStatus, SendStatus
 from seqctl.store import activity, sends
 from seqctl.store import enrollments as enrollment_store
 from seqctl.store import reports as report_store
@@ -32,11 +33,11 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def why_waiting(catalog: Catalog, e: Enrollment, now: datetime) -> str:
-    if e.status == "scheduled":
+    if e.status == EnrollmentStatus.SCHEDULED:
         return "scheduled start"
-    if e.status == "paused":
+    if e.status == EnrollmentStatus.PAUSED:
         return "paused"
-    if e.status == "failed":
+    if e.status == EnrollmentStatus.FAILED:
         return f"failed: {e.last_error}"
     if e.waiting_on in WAITING:
         reason = WAITING[e.waiting_on]
@@ -75,7 +76,7 @@ def queue(
     catalog = Catalog.load(db)
     if unknown:
         with db.read() as tx:
-            rows = sends.with_status(tx, "unknown") + sends.with_status(tx, "sending")
+            rows = sends.with_status(tx, SendStatus.UNKNOWN) + sends.with_status(tx, SendStatus.SENDING)
             owners = {
                 e.id: e.sequence_key for e in enrollment_store.find(tx, ids={m.enrollment_id for m in rows})
             }
@@ -87,7 +88,7 @@ def queue(
             if sequence_key is None or owners[m.enrollment_id] == sequence_key
         ]  # fmt: skip
     sequence_id = catalog.sequence(sequence_key).record.id if sequence_key else None
-    statuses = ("failed",) if failed else ("scheduled", "active", "paused")
+    statuses = (EnrollmentStatus.FAILED,) if failed else LIVE
     with db.read() as tx:
         found = report_store.queue(
             tx, sequence_id=sequence_id, statuses=statuses, due_by=now if due else None, limit=limit

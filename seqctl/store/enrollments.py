@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, func, select, text, update
 
-from seqctl.states import OPEN
+from seqctl.states import LIVE, OPEN, RUNNABLE, EnrollmentStatus, WaitingReason
 from seqctl.store import bulk
 from seqctl.store.claims import RUNNABLE_SQL
 from seqctl.store.records import Enrollment
@@ -83,7 +83,7 @@ def create(
     result = tx.execute(
         dialect_insert.values(
             sequence_id=sequence_id, contact_id=contact_id,
-            status="scheduled" if scheduled else "active", current_step=first_step,
+            status=EnrollmentStatus.SCHEDULED if scheduled else EnrollmentStatus.ACTIVE, current_step=first_step,
             step_due_at=start_at, next_run_at=start_at, lease_token=0, attempts=0, owner=owner,
             started_at=start_at, created_at=now, updated_at=now,
         ).returning(E.c.id)
@@ -157,7 +157,7 @@ def release_mailbox_waits(tx: Connection, sequence_ids: list[int], now: datetime
         return 0
     result = tx.execute(
         update(E)
-        .where(E.c.sequence_id.in_(sequence_ids), E.c.waiting_on == "mailbox", E.c.status.in_(("active", "scheduled")))
+        .where(E.c.sequence_id.in_(sequence_ids), E.c.waiting_on == WaitingReason.MAILBOX, E.c.status.in_(RUNNABLE))
         .values(next_run_at=now, waiting_on=None, last_error=None, updated_at=now)
     )
     return result.rowcount
@@ -170,7 +170,7 @@ def exit_on_step(tx: Connection, sequence_id: int, step: str, reason: str, detai
         .values(
             updated_at=now,
             lease_token=E.c.lease_token + 1,
-            **finished_values("exited", now, reason=reason, detail=detail),
+            **finished_values(EnrollmentStatus.EXITED, now, reason=reason, detail=detail),
         )
     )
     return result.rowcount
@@ -187,7 +187,7 @@ def finished_values(
 
 _OPEN_FOR_CONTACT = (
     _select()
-    .where(E.c.contact_id == bindparam("contact_id"), E.c.status.in_(("scheduled", "active", "paused")))
+    .where(E.c.contact_id == bindparam("contact_id"), E.c.status.in_(LIVE))
     .order_by(E.c.id)
 )
 
@@ -199,7 +199,7 @@ def open_for_contact(tx: Connection, contact_id: int) -> list[Enrollment]:
 def open_at_company(tx: Connection, company: str) -> list[Enrollment]:
     """Open enrollments of contacts at this registrable domain."""
     rows = tx.execute(
-        _select().where(C.c.company == company, E.c.status.in_(("scheduled", "active", "paused"))).order_by(E.c.id)
+        _select().where(C.c.company == company, E.c.status.in_(LIVE)).order_by(E.c.id)
     )
     return [_record(row) for row in rows]
 

@@ -25,7 +25,7 @@ from sqlalchemy import (
     update,
 )
 
-from seqctl.states import COUNTED_SENDS, RETRYABLE_SENDS, SendStatus
+from seqctl.states import COUNTED_SENDS, RETRYABLE_SENDS, BounceKind, EventType, SendStatus
 from seqctl.store import activity
 from seqctl.store.columns import UTCDateTime
 from seqctl.store.records import Message
@@ -105,7 +105,7 @@ def latest_sent_to(tx: Connection, recipient: str, at_or_before: datetime) -> Me
     """The last message sent to this address by then (for events that name no Message-ID)."""
     row = tx.execute(
         select(*_COLUMNS)
-        .where(MSG.c.recipient == recipient.lower(), MSG.c.status == "sent", MSG.c.sent_at <= at_or_before)
+        .where(MSG.c.recipient == recipient.lower(), MSG.c.status == SendStatus.SENT, MSG.c.sent_at <= at_or_before)
         .order_by(MSG.c.sent_at.desc(), MSG.c.id.desc())
         .limit(1)
     ).first()
@@ -143,7 +143,7 @@ def begin_send(
         {
             "enrollment_id": enrollment_id, "step_id": step_id, "message_id": message_id,
             "mailbox_key": mailbox_key, "recipient": recipient, "subject": subject, "variant": variant,
-            "raw": raw, "status": "sending", "attempts": 1, "created_at": now,
+            "raw": raw, "status": SendStatus.SENDING, "attempts": 1, "created_at": now,
             **activity.suppression_params(recipient),
         },
     ).scalar()  # fmt: skip
@@ -155,7 +155,7 @@ def retry_send(tx: Connection, row_id: int, *, recipient: str, raw: str, subject
     result = tx.execute(
         update(MSG)
         .where(MSG.c.id == row_id, MSG.c.status.in_(RETRYABLE_SENDS), ~exists().where(activity.COVERS))
-        .values(status="sending", attempts=MSG.c.attempts + 1, raw=raw, subject=subject, created_at=now),
+        .values(status=SendStatus.SENDING, attempts=MSG.c.attempts + 1, raw=raw, subject=subject, created_at=now),
         activity.suppression_params(recipient),
     )
     return result.rowcount == 1
@@ -168,7 +168,7 @@ def settle_send(
     *,
     now: datetime,
     error: str | None = None,
-    expect: tuple[str, ...] = ("sending",),
+    expect: tuple[str, ...] = (SendStatus.SENDING,),
     attempt: int | None = None,
 ) -> bool:
     """Move a send from one of `expect` to `status` (sent, unknown, retry, bounced, failed,
@@ -176,11 +176,11 @@ def settle_send(
     claim must not settle the attempt of the tick that took over)."""
     assert set(expect) <= STATUSES  # written into SQL: never input
     params: dict[str, Any] = {"b_id": row_id, "b_status": status, "b_error": error}
-    if status == "sent":
+    if status == SendStatus.SENT:
         params["b_sent_at"] = now
     if attempt is not None:
         params["b_attempt"] = attempt
-    statement = _settle_statement(expect, status == "sent", attempt is not None)
+    statement = _settle_statement(expect, status == SendStatus.SENT, attempt is not None)
     return tx.execute(statement, params).rowcount == 1
 
 
@@ -234,13 +234,13 @@ def reputation(
     # By intent time, so that ix_messages_mailbox_created serves the scan.
     recent = (
         select(MSG.c.message_id)
-        .where(MSG.c.mailbox_key == mailbox_key, MSG.c.status.in_(("sent", "bounced")))
+        .where(MSG.c.mailbox_key == mailbox_key, MSG.c.status.in_((SendStatus.SENT, SendStatus.BOUNCED)))
         .order_by(MSG.c.created_at.desc(), MSG.c.id.desc())
         .limit(window)
         .subquery()
     )
     sends = int(tx.execute(select(func.count()).select_from(recent)).scalar_one())
-    bounced_event = (ev.c.type == "bounced") & ((ev.c.detail == "hard") | ev.c.reason.in_(bounce_reasons))
+    bounced_event = (ev.c.type == EventType.BOUNCED) & ((ev.c.detail == BounceKind.HARD) | ev.c.reason.in_(bounce_reasons))
     counted = select(
         func.count(func.distinct(case((bounced_event, ev.c.message_id)))),
         func.count(func.distinct(case((ev.c.type == "complained", ev.c.message_id)))),

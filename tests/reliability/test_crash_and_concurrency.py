@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -40,6 +41,19 @@ def tick_process(db_url: str, cwd: Path, now: str, env: dict[str, str]) -> subpr
     )  # fmt: skip
 
 
+def kill_after(process: subprocess.Popen[str], progress: Callable[[], int], more: int) -> bool:
+    """SIGKILL the tick once `progress()` (messages the server or the outbox has) has grown by
+    `more` — so the kill lands at a chosen point of the run, not after a guessed start-up
+    time — or leave it be if it ends first. True when it was killed."""
+    target = progress() + more
+    while process.poll() is None and progress() < target:
+        time.sleep(0.002)
+    if process.poll() is not None:
+        return False
+    process.send_signal(signal.SIGKILL)
+    return True
+
+
 def tick_until_idle(cli: Cli, cwd: Path, clock: datetime, env: dict[str, str]) -> None:
     """Tick every two minutes until nothing will fall due any more. A tick that claims nothing
     is not enough: a send found certainly undelivered after a kill is retried after its
@@ -58,6 +72,10 @@ def due_later(cli: Cli, cwd: Path, clock: datetime) -> list[dict[str, object]]:
     """What will fall due by itself (a send of unknown outcome waits for the operator instead)."""
     queue = Cli(cli.db_url, cwd).ok("queue", "--json", now=clock.isoformat()).json()
     return [item for item in queue if item["next_run_at"] is not None]
+
+
+def outbox_files(outbox: Path) -> int:
+    return len(os.listdir(outbox / "new")) if (outbox / "new").is_dir() else 0
 
 
 def deliveries(server: RecordingHandler) -> Counter[tuple[str, str]]:
@@ -82,10 +100,8 @@ def test_kill_9_at_random_moments_never_sends_twice_and_loses_nothing(
     kills = 0
     for _ in range(30):
         process = tick_process(cli.db_url, tmp_path, clock.isoformat(), env)
-        time.sleep(rng.uniform(0.4, 1.4))  # start-up is ~0.6 s, so kills land anywhere in a tick
-        if process.poll() is None:
-            process.send_signal(signal.SIGKILL)
-            kills += 1
+        # Anywhere from before the first send to 40 messages in (450 in all).
+        kills += kill_after(process, lambda: len(smtp_server.messages), rng.randint(0, 40))
         process.communicate(timeout=30)
         clock += timedelta(minutes=2)  # past the 60 s lease: the next tick recovers the claims
         if kills == 10:
@@ -147,10 +163,8 @@ def test_kill_9_with_the_maildir_outbox_recovers_every_send_exactly(cli: Cli, tm
     kills = 0
     for _ in range(30):
         process = tick_process(cli.db_url, tmp_path, clock.isoformat(), env)
-        time.sleep(rng.uniform(0.4, 1.2))  # start-up ~0.6 s, then ~3 s of sending
-        if process.poll() is None:
-            process.send_signal(signal.SIGKILL)
-            kills += 1
+        # Anywhere from before the first file to a sixth of the run (batches commit ~100 intents).
+        kills += kill_after(process, lambda: outbox_files(outbox), rng.randint(0, 1250))
         process.communicate(timeout=30)
         clock += timedelta(minutes=2)
         if kills == 6:

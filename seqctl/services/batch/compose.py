@@ -7,35 +7,28 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from seqctl import settings
-from seqctl.delivery.message import Outgoing, build, new_message_id, thread_subject
+from seqctl.delivery.message import Outgoing, build, new_message_id
 from seqctl.delivery.render import render
 from seqctl.delivery.tracking import UNSUBSCRIBE, Token, track_html, tracking_url
-from seqctl.engine.flow import choose_variant
-from seqctl.errors import TemplateProblem
 from seqctl.services.batch.context import Batch
 from seqctl.services.batch.work import PreparedSend, Work
+from seqctl.services.step_rules import email_variant, render_email
 from seqctl.spec.mailboxes import Mailbox
 from seqctl.spec.models import EmailStep, Sequence
+from seqctl.states import SendStatus
 
 
 def compose(batch: Batch, work: Work, step: EmailStep, mailbox: Mailbox) -> PreparedSend:
     """The email for this work item's step; TemplateProblem when it cannot be rendered."""
     history = sorted(
-        (m for m in work.sends.values() if m.status == "sent" and m.step_id != step.id),
+        (m for m in work.sends.values() if m.status == SendStatus.SENT and m.step_id != step.id),
         key=lambda m: (m.sent_at, m.id),
     )
-    variant = choose_variant(step.variants, work.id, step.id) if step.variants else None
-    source = variant or step
+    variant = email_variant(step, work.id)
     context = batch.template_context(work, mailbox)
-    where = f"step {step.id}" + (f" variant {variant.id}" if variant else "")
-    if source.subject is not None:
-        subject = render(source.subject, context, what=f"{where} subject")
-    elif history:
-        subject = thread_subject(history[0].subject)
-    else:
-        raise TemplateProblem(f"{where}: a threaded email has no earlier email to reply to")
-    text = render(source.body or "", context, what=f"{where} body")
-    html = render(source.html, context, html=True, what=f"{where} html") if source.html is not None else None
+    parts = render_email(step, variant, context, first_subject=history[0].subject if history else None).checked()
+    assert parts.subject is not None and parts.text is not None  # checked() raised otherwise
+    subject, text, html = parts.subject, parts.text, parts.html
     existing = work.sends.get(step.id)
     message_id = existing.message_id if existing else new_message_id(mailbox.from_)
     tracked = work.loaded.model.tracked()

@@ -19,6 +19,7 @@ from seqctl.services.catalog import Catalog
 from seqctl.services.progress import advance_values, owner_of, template_context
 from seqctl.services.tick_report import TickReport
 from seqctl.spec.mailboxes import Mailbox
+from seqctl.states import EnrollmentStatus, WaitingReason
 from seqctl.store import activity
 from seqctl.store import enrollments as enrollment_store
 from seqctl.store.db import Database, Tx
@@ -74,7 +75,7 @@ class Batch:
             work.loaded.model, work.calendar, step_id, self.now, chosen=chosen, keep_until=self.lease_until
         )
         work.update(**values)
-        if values["status"] == "completed":
+        if values["status"] == EnrollmentStatus.COMPLETED:
             self.record(work, step_id, "complete", "completed")
             work.counts["completed"] += 1
             work.phase = STOPPED
@@ -82,7 +83,7 @@ class Batch:
         work.phase = RUNNING if values["step_due_at"] <= self.now else STOPPED
 
     def exit(self, work: Work, reason: str, detail: str) -> None:
-        work.update(**enrollment_store.finished_values("exited", self.now, reason=reason, detail=detail))
+        work.update(**enrollment_store.finished_values(EnrollmentStatus.EXITED, self.now, reason=reason, detail=detail))
         enrollment_id, now = work.id, self.now
 
         def close_tasks(tx: Tx) -> None:
@@ -98,7 +99,7 @@ class Batch:
             next_run_at=until,
             waiting_on=waiting_on,
             leased_until=None,
-            last_error=why if waiting_on in ("mailbox", "config") else None,
+            last_error=why if waiting_on in (WaitingReason.MAILBOX, WaitingReason.CONFIG) else None,
         )
         work.counts["deferred"] += 1
         work.phase = STOPPED
@@ -107,13 +108,13 @@ class Batch:
         self.defer(work, work.calendar.next_opening(until), "limit", why)
 
     def hold_unknown(self, work: Work, step_id: str, message_id: str, why: str) -> None:
-        work.update(waiting_on="unknown_send", next_run_at=None, leased_until=None, last_error=why)
+        work.update(waiting_on=WaitingReason.UNKNOWN_SEND, next_run_at=None, leased_until=None, last_error=why)
         self.record(work, step_id, "email", "unknown", message_id=message_id, error=why)
         work.counts["unknown"] += 1
         work.phase = STOPPED
 
     def fail(self, work: Work, step_id: str | None, error: str) -> None:
-        work.update(status="failed", last_error=error, next_run_at=None, leased_until=None, waiting_on=None)
+        work.update(status=EnrollmentStatus.FAILED, last_error=error, next_run_at=None, leased_until=None, waiting_on=None)
         self.record(work, step_id, "step", "failed", error=error)
         work.counts["failed"] += 1
         work.errors.append(f"enrollment {work.id}: {error}")

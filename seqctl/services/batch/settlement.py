@@ -14,6 +14,7 @@ from seqctl.engine.retry import backoff, mailbox_pause
 from seqctl.services.batch.commit import Commits
 from seqctl.services.batch.context import Batch
 from seqctl.services.batch.work import Delivery, Work
+from seqctl.states import BounceKind, EventType, ExitReason, SendStatus
 from seqctl.store import activity, sends
 from seqctl.store import catalog as catalog_store
 from seqctl.store.db import Tx
@@ -62,7 +63,7 @@ class Settlement:
     def _sent(self, tx: Tx, delivery: Delivery, *, fenced: bool) -> None:
         batch, work, prepared, now = self.batch, delivery.work, delivery.prepared, self.batch.now
         mailbox, step = prepared.mailbox, prepared.step
-        sends.settle_send(tx, delivery.row_id, "sent", now=now, attempt=prepared.attempt)
+        sends.settle_send(tx, delivery.row_id, SendStatus.SENT, now=now, attempt=prepared.attempt)
         if batch.mailbox_outages.pop(mailbox.key, None) is not None:
             catalog_store.clear_outage(tx, mailbox.key)
             batch.mailbox_paused.pop(mailbox.key, None)
@@ -79,7 +80,7 @@ class Settlement:
 
     def _unknown(self, tx: Tx, delivery: Delivery, *, fenced: bool) -> None:
         prepared, detail = delivery.prepared, delivery.result.detail
-        sends.settle_send(tx, delivery.row_id, "unknown", now=self.batch.now, error=detail, attempt=prepared.attempt)
+        sends.settle_send(tx, delivery.row_id, SendStatus.UNKNOWN, now=self.batch.now, error=detail, attempt=prepared.attempt)
         if fenced:
             self.batch.hold_unknown(delivery.work, prepared.step.id, prepared.message_id, detail)
         else:
@@ -88,22 +89,22 @@ class Settlement:
     def _bounced(self, tx: Tx, delivery: Delivery, *, fenced: bool) -> None:
         batch, work, prepared, now = self.batch, delivery.work, delivery.prepared, self.batch.now
         detail = delivery.result.detail
-        sends.settle_send(tx, delivery.row_id, "bounced", now=now, error=detail, attempt=prepared.attempt)
+        sends.settle_send(tx, delivery.row_id, SendStatus.BOUNCED, now=now, error=detail, attempt=prepared.attempt)
         activity.record_event(
-            tx, contact_id=work.contact.id, type="bounced", detail="hard", occurred_at=now,
+            tx, contact_id=work.contact.id, type=EventType.BOUNCED, detail=BounceKind.HARD, occurred_at=now,
             now=now, message_id=prepared.message_id, source="smtp",
         )  # fmt: skip
-        activity.suppress(tx, work.contact.email, "address", "bounced", now)
+        activity.suppress(tx, work.contact.email, "address", EventType.BOUNCED, now)
         if not fenced:
             batch.record_now(tx, work, prepared.step.id, "email", "bounced", **self._audit(delivery))
             return
         batch.record(work, prepared.step.id, "email", "bounced", **self._audit(delivery))
-        batch.exit(work, "bounced", detail)
+        batch.exit(work, ExitReason.BOUNCED, detail)
 
     def _not_sent(self, tx: Tx, delivery: Delivery, *, fenced: bool) -> None:
         batch, work, prepared, now = self.batch, delivery.work, delivery.prepared, self.batch.now
         outcome, detail, mailbox = delivery.result.outcome, delivery.result.detail, prepared.mailbox
-        status = {SendOutcome.MAILBOX_DOWN: "not_sent", SendOutcome.FAILED: "failed"}.get(outcome, "retry")
+        status = {SendOutcome.MAILBOX_DOWN: SendStatus.NOT_SENT, SendOutcome.FAILED: SendStatus.FAILED}.get(outcome, SendStatus.RETRY)
         sends.settle_send(tx, delivery.row_id, status, now=now, error=detail, attempt=prepared.attempt)
         if outcome is SendOutcome.MAILBOX_DOWN:
             until = batch.mailbox_paused.get(mailbox.key)

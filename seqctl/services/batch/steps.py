@@ -10,16 +10,15 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from seqctl.delivery.render import render
 from seqctl.delivery.transports import SendOutcome
 from seqctl.engine.flow import condition_holds, exit_reason
-from seqctl.errors import TemplateProblem
 from seqctl.services.batch.context import Batch
 from seqctl.services.batch.work import RUNNING, SENDING, STOPPED, Work
-from seqctl.services.operations import start_enrollment
-from seqctl.services.progress import owner_of
+from seqctl.services.enrolling import start_enrollment
+from seqctl.services.step_rules import plan_task
 from seqctl.spec.mailboxes import Mailbox
 from seqctl.spec.models import ActionStep, BranchStep, EmailStep, TaskStep
+from seqctl.states import UNSETTLED_SENDS, EnrollmentStatus, ExitReason, SendStatus, WaitingReason
 from seqctl.store import sends
 from seqctl.store.db import Tx
 from seqctl.store.records import Message
@@ -53,8 +52,8 @@ class StepInterpreter:
         if work.current_step not in model.step_ids():
             batch.fail(work, work.current_step, f"step {work.current_step!r} no longer exists in {model.key}")
             return
-        if work.status == "scheduled":  # its start time has come
-            work.update(status="active")
+        if work.status == EnrollmentStatus.SCHEDULED:  # its start time has come
+            work.update(status=EnrollmentStatus.ACTIVE)
         step = model.step(work.current_step)
         if isinstance(step, EmailStep):
             self._email(work, step)
@@ -70,22 +69,23 @@ class StepInterpreter:
         batch, now = self.batch, self.batch.now
         existing = work.tasks.get(step.id)
         if existing is None:
-            try:
-                note = render(step.note, batch.template_context(work), what=f"step {step.id} note")
-            except TemplateProblem as exc:
-                batch.fail(work, step.id, str(exc))
+            model = work.loaded.model
+            plan = plan_task(
+                step, batch.catalog, model, assigned=work.owner, contact_fields=work.contact.fields,
+                context=batch.template_context(work, batch.catalog.mailbox_for(model)), at=now,
+            )  # fmt: skip
+            if plan.note is None:
+                batch.fail(work, step.id, plan.problem or "the note could not be rendered")
                 return
-            owner = owner_of(work.owner, work.contact.fields, work.loaded.model)
-            # Due when its owner next works: a task created at 03:00 is due at 09:00.
-            due = batch.catalog.working_hours(owner, work.loaded.model).next_opening(now)
+            owner = plan.owner
             work.new_tasks.append({
-                "enrollment_id": work.id, "step_id": step.id, "kind": step.kind, "note": note,
-                "owner": owner, "due_at": due, "created_at": now,
+                "enrollment_id": work.id, "step_id": step.id, "kind": plan.kind, "note": plan.note,
+                "owner": owner, "due_at": plan.due_at, "created_at": now,
             })  # fmt: skip
             batch.record(work, step.id, "task", "created", detail={"kind": step.kind, "owner": owner})
             work.counts["tasks"] += 1
             auto = work.calendar.add_wait(now, step.auto_complete) if step.auto_complete else None
-            work.update(status="active", waiting_on="task", next_run_at=auto, leased_until=None, last_ran_at=now)
+            work.update(status=EnrollmentStatus.ACTIVE, waiting_on=WaitingReason.TASK, next_run_at=auto, leased_until=None, last_ran_at=now)
             work.phase = STOPPED
             return
         if existing.status == "open":  # claimed because auto_complete elapsed
@@ -136,7 +136,7 @@ class StepInterpreter:
         work.counts["actions"] += 1
         batch.record(work, step.id, "action", "done", detail=done)
         if step.exit is not None:
-            batch.exit(work, "action", step.exit)
+            batch.exit(work, ExitReason.ACTION, step.exit)
             return
         batch.advance(work, step.id, chosen=step.goto)
 
@@ -144,29 +144,29 @@ class StepInterpreter:
         """What can be decided without the database; the rest happens in the send pipeline."""
         batch = self.batch
         existing = work.sends.get(step.id)
-        if existing is not None and existing.status == "sent":
+        if existing is not None and existing.status == SendStatus.SENT:
             batch.advance(work, step.id)
             return
         mailbox = batch.catalog.mailbox_for(work.loaded.model)
-        if existing is not None and existing.status == "sending" and mailbox is not None:
+        if existing is not None and existing.status == SendStatus.SENDING and mailbox is not None:
             # A tick died between committing this intent and recording the outcome.
             existing = self._recover(work, existing, mailbox)
-            if existing.status == "sent":
+            if existing.status == SendStatus.SENT:
                 batch.advance(work, step.id)
                 return
-        if existing is not None and existing.status in ("sending", "unknown"):
+        if existing is not None and existing.status in UNSETTLED_SENDS:
             row_id, now = existing.id, batch.now
 
             def settle_unknown(tx: Tx) -> None:
                 sends.settle_send(
-                    tx, row_id, "unknown", now=now, error="the tick sending it stopped before recording the outcome"
+                    tx, row_id, SendStatus.UNKNOWN, now=now, error="the tick sending it stopped before recording the outcome"
                 )
 
             work.ops.append(settle_unknown)
             batch.hold_unknown(work, step.id, existing.message_id, "previous tick stopped mid-send")
             return
-        if existing is not None and existing.status == "bounced":
-            batch.exit(work, "bounced", "recipient refused")
+        if existing is not None and existing.status == SendStatus.BOUNCED:
+            batch.exit(work, ExitReason.BOUNCED, "recipient refused")
             return
         if mailbox is None:
             batch.fail(work, step.id, f"mailbox {work.loaded.model.mailbox!r} is not imported")
@@ -186,17 +186,17 @@ class StepInterpreter:
 
         def settle(tx: Tx) -> None:
             sends.settle_send(
-                tx, row_id, "sent" if sent else "not_sent", now=now, attempt=attempt,
+                tx, row_id, SendStatus.SENT if sent else SendStatus.NOT_SENT, now=now, attempt=attempt,
                 error=None if sent else "the tick sending it stopped before delivering it",
             )  # fmt: skip
 
         work.ops.append(settle)
         if not sent:
-            return replace(existing, status="not_sent")
+            return replace(existing, status=SendStatus.NOT_SENT)
         batch.record(
             work, existing.step_id, "email", "sent", message_id=existing.message_id,
             detail={"subject": existing.subject, "server": "found delivered after the sending tick stopped"},
         )  # fmt: skip
         batch.report.sent += 1
-        work.sends[existing.step_id] = recovered = replace(existing, status="sent", sent_at=now)
+        work.sends[existing.step_id] = recovered = replace(existing, status=SendStatus.SENT, sent_at=now)
         return recovered
