@@ -38,6 +38,13 @@ class WaitingReason(StrEnum):
     CONFIG = "config"  # a setting is missing (e.g. the tracking secret)
     UNKNOWN_SEND = "unknown_send"  # a send of unknown outcome waits for `seqctl resolve`
     OUT_OF_OFFICE = "out_of_office"  # paused until the contact's return date
+    SEQUENCE = "sequence"  # its sequence is paused (`pause SEQUENCE`); `resume SEQUENCE` frees it
+
+
+class SequenceStatus(StrEnum):
+    ACTIVE = "active"
+    PAUSED = "paused"  # held as a whole: no step of any of its enrollments runs
+    ARCHIVED = "archived"  # retired: its enrollments exited, nothing can be enrolled
 
 
 class SendStatus(StrEnum):

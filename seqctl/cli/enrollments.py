@@ -35,10 +35,21 @@ def enroll(
     step: Annotated[
         str | None, typer.Option("--step", help="Start at this step instead of the first.")
     ] = None,
+    again: Annotated[
+        bool,
+        typer.Option(
+            "--again",
+            help="Re-enroll contacts whose earlier enrollment completed or was cancelled (never one "
+            "that replied, bounced, unsubscribed or complained).",
+        ),
+    ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List each skipped contact and why.")] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Enroll contacts; one already enrolled, or an address with no contact, is reported and
-    skipped (--email creates no contact: import contacts first, or use --csv).
+    """Enroll contacts. A contact who is or ever was in the sequence is skipped (see --again),
+    and so is one that is suppressed or, with `exclusive: true`, in another exclusive
+    sequence; an address with no contact is skipped too (--email creates no contact: import
+    contacts first, or use --csv).
 
     Example: seqctl enroll cold-outreach --csv leads.csv --start-at 2026-12-01T09:00:00-05:00
     """
@@ -55,6 +66,7 @@ def enroll(
         tag=tag,
         start_at=start,
         step=step,
+        again=again,
         now=now(),
     )
     if as_json:
@@ -64,10 +76,12 @@ def enroll(
         output.note(
             f"invalid: {item.get('email') or (csv or '') + ':' + str(item.get('line'))}: {item['error']}"
         )
-    for item in report.skipped:
-        output.note(f"skipped {item['email']}: {item['reason']}")
+    if verbose:
+        for item in report.skipped:
+            output.note(f"skipped {item['email']}: {item['reason']}")
+    hint = "" if verbose or not report.skipped else " (--verbose lists them)"
     output.note(
-        f"enrolled {len(report.enrolled)}, skipped {len(report.skipped)}, invalid {len(report.invalid)}"
+        f"enrolled {len(report.enrolled)}, skipped {len(report.skipped)}{hint}, invalid {len(report.invalid)}"
     )
 
 
@@ -81,26 +95,43 @@ def _targets(sequence: str | None, email: str | None, enrollment_id: int | None)
 
 @app.command()
 def pause(sequence: SequenceArg = None, email: EmailOpt = None, enrollment_id: IdOpt = None) -> None:
-    """Pause an enrollment (--id), a contact in a sequence (SEQUENCE --email), or a whole SEQUENCE.
+    """Pause an enrollment (--id), a contact in a sequence (SEQUENCE --email), or a whole
+    SEQUENCE: then the sequence itself is held, so no step of any of its enrollments runs,
+    including contacts enrolled while it is paused, until `resume SEQUENCE`.
 
     Example: seqctl pause cold-outreach --email ada@example.com
     """
+    if sequence is not None and email is None and enrollment_id is None:
+        from seqctl.services.sequence_lifecycle import pause_sequence
+
+        changed, held = pause_sequence(database(), sequence, now=now())
+        state = "paused" if changed else "was paused already"
+        output.note(f"sequence {sequence}: {state}; {held} enrollment(s) held")
+        return
     from seqctl.services.interventions import pause as pause_enrollments
 
-    changed = pause_enrollments(database(), _targets(sequence, email, enrollment_id), now=now())
-    output.note(f"paused {len(changed)} enrollment(s)")
+    paused = pause_enrollments(database(), _targets(sequence, email, enrollment_id), now=now())
+    output.note(f"paused {len(paused)} enrollment(s)")
 
 
 @app.command()
 def resume(sequence: SequenceArg = None, email: EmailOpt = None, enrollment_id: IdOpt = None) -> None:
-    """Resume paused enrollments; a step already due runs at the next allowed time.
+    """Resume a paused enrollment (--id, SEQUENCE --email) or a paused SEQUENCE; a step
+    already due runs at the next time its calendar allows (no wait is restarted).
 
     Example: seqctl resume cold-outreach
     """
+    if sequence is not None and email is None and enrollment_id is None:
+        from seqctl.services.sequence_lifecycle import resume_sequence
+
+        changed, released = resume_sequence(database(), sequence, now=now())
+        state = "resumed" if changed else "was not paused"
+        output.note(f"sequence {sequence}: {state}; {released} enrollment(s) released")
+        return
     from seqctl.services.interventions import resume as resume_enrollments
 
-    changed = resume_enrollments(database(), _targets(sequence, email, enrollment_id), now=now())
-    output.note(f"resumed {len(changed)} enrollment(s)")
+    resumed = resume_enrollments(database(), _targets(sequence, email, enrollment_id), now=now())
+    output.note(f"resumed {len(resumed)} enrollment(s)")
 
 
 @app.command()
@@ -113,6 +144,58 @@ def cancel(sequence: SequenceArg = None, email: EmailOpt = None, enrollment_id: 
 
     changed = cancel_enrollments(database(), _targets(sequence, email, enrollment_id), now=now())
     output.note(f"cancelled {len(changed)} enrollment(s)")
+
+
+@app.command()
+def move(
+    sequence: SequenceArg = None,
+    email: EmailOpt = None,
+    enrollment_id: IdOpt = None,
+    step: Annotated[str, typer.Option("--step", help="The step to put it on.")] = "",
+) -> None:
+    """Put an open enrollment (--id, or SEQUENCE --email) on another step of its sequence,
+    due as if the step before it had just run. The email thread is kept; an email step it
+    already got is not sent again.
+
+    Example: seqctl move cold-outreach --email ada@example.com --step breakup
+    """
+    from seqctl.services.interventions import move as move_enrollments
+
+    if not step:
+        raise InvalidInput("name the step to move to: --step STEP")
+    if enrollment_id is None and (sequence is None or email is None):
+        raise InvalidInput("name an enrollment: --id ID, or SEQUENCE --email ADDR")
+    moved = move_enrollments(database(), _targets(sequence, email, enrollment_id), step, now=now())
+    output.note(f"moved {len(moved)} enrollment(s) to {step}")
+
+
+@app.command()
+def enrollments(
+    sequence: SequenceArg = None,
+    status: Annotated[
+        list[str] | None,
+        typer.Option("--status", help="Only these statuses (repeatable): scheduled, active, paused, completed, "
+                     "exited, failed."),
+    ] = None,
+    owner: Annotated[str | None, typer.Option("--owner", help="Only enrollments this owner holds.")] = None,
+    email: EmailOpt = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=MAX_ID)] = 200,
+    as_json: JsonOption = False,
+) -> None:
+    """Every enrollment, finished ones included, newest first: status, step, when it runs
+    next or how it ended.
+
+    Example: seqctl enrollments cold-outreach --status exited
+    """
+    from seqctl.services.reports import enrollments as enrollment_listing
+
+    rows = enrollment_listing(
+        database(), sequence_key=sequence, statuses=status or [], owner=owner, email=email, limit=limit, now=now()
+    )
+    for row in rows:
+        row["next"] = row["next_run_at"] or row["exit_reason"] or row["why"]
+    output.listing(rows, ["id", "sequence", "email", "status", "step", "next"], as_json=as_json,
+                   empty="no enrollments")  # fmt: skip
 
 
 @app.command()

@@ -63,15 +63,21 @@ def import_(
             help="For enrollments on removed steps: 'exit', or a step id to move them to.",
         ),
     ] = None,
+    prune: Annotated[
+        bool,
+        typer.Option("--prune", help="Archive the sequences in the database that these files do not contain."),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Create or update mailboxes and sequences, all or nothing; prints the plan.
+    """Create or update mailboxes and sequences, all or nothing; prints the plan, including
+    the sequences in the database that the files do not contain (left alone unless --prune).
+    With --dry-run, exits 2 when the real import would refuse.
 
     Example: seqctl import sequences.example.yaml --dry-run
     """
     from seqctl.services.importer import import_files
 
-    plan = import_files(database(), files, now=now(), dry_run=dry_run, on_removed=on_removed)
+    plan = import_files(database(), files, now=now(), dry_run=dry_run, on_removed=on_removed, prune=prune)
     if as_json:
         output.print_json(plan.as_json())
         if plan.refusal:
@@ -178,3 +184,39 @@ def stats(
                 "outcomes",
             ],
         )
+
+
+@app.command()
+def sequences(
+    show_all: Annotated[bool, typer.Option("--all", help="Archived sequences too.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """The sequences in the database: status (active, paused, archived), mailbox, steps and
+    enrollments by status.
+
+    Example: seqctl sequences --all
+    """
+    from seqctl.services.sequence_lifecycle import sequences_overview
+
+    rows = sequences_overview(database(), include_archived=show_all)
+    if not as_json:
+        for row in rows:
+            counts = row["enrollments"]
+            row["open"] = sum(counts[s] for s in ("scheduled", "active", "paused", "failed"))
+            row["done"] = counts["completed"]
+            row["exited"] = counts["exited"]
+    output.listing(rows, ["key", "status", "mailbox", "steps", "open", "done", "exited"], as_json=as_json,
+                   empty="no sequences imported")  # fmt: skip
+
+
+@app.command()
+def archive(sequence: Annotated[str, typer.Argument(help="Sequence key.")]) -> None:
+    """Retire a sequence: its open enrollments exit (reason archived), nothing can be enrolled
+    in it, its history and stats stay. Importing it again brings it back.
+
+    Example: seqctl archive q3-webinar
+    """
+    from seqctl.services.sequence_lifecycle import archive_sequence
+
+    ended = archive_sequence(database(), sequence, now=now())
+    output.note(f"sequence {sequence}: archived; {ended} open enrollment(s) exited")

@@ -115,8 +115,8 @@ def import_csv(db: Database, path: str, *, now: datetime) -> ContactImport:
     parsed = read_csv(path)
     report = ContactImport(problems=parsed.problems)
     with db.write() as tx:
-        for row in parsed.rows:
-            _, state = contact_store.upsert(tx, row.email, row.fields, row.tags, now)
-            setattr(report, state, getattr(report, state) + 1)
-            report.emails.append(row.email)
+        outcomes = contact_store.upsert_many(tx, [(r.email, r.fields, r.tags) for r in parsed.rows], now)
+    for state in outcomes.values():
+        setattr(report, state, getattr(report, state) + 1)
+    report.emails = list(outcomes)
     return report

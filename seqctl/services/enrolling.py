@@ -13,6 +13,7 @@ from seqctl.services.catalog import Catalog
 from seqctl.services.contacts import normalise_email, read_csv
 from seqctl.services.progress import calendar_of
 from seqctl.spec.fields import check_timezone
+from seqctl.states import OPEN, EnrollmentStatus, ExitReason, SequenceStatus, WaitingReason
 from seqctl.store import activity
 from seqctl.store import contacts as contact_store
 from seqctl.store import enrollments as enrollment_store
@@ -38,6 +39,11 @@ def starting_step(catalog: Catalog, sequence_key: str, step: str | None) -> str:
     return first
 
 
+# An earlier enrollment that ended this way may be repeated with `--again`; one that ended
+# in a reply, bounce, unsubscribe or complaint (or any other way) never is.
+_REPEATABLE = {(EnrollmentStatus.COMPLETED, None), (EnrollmentStatus.EXITED, ExitReason.MANUAL)}
+
+
 def start_enrollment(
     tx: Any,
     catalog: Catalog,
@@ -49,42 +55,111 @@ def start_enrollment(
     step: str | None = None,
     owner: str | None = None,
 ) -> tuple[int | None, str]:
-    """Enroll one contact; returns (id, "") or (None, why it was skipped)."""
-    loaded = catalog.sequence(sequence_key)
-    sequence = loaded.model
-    first = starting_step(catalog, sequence_key, step)
-    existing = enrollment_store.open_enrollment(tx, loaded.record.id, contact.id)
-    if existing is not None:
-        return None, f"already in {sequence_key} (enrollment {existing.id}, {existing.status})"
-    suppressed = activity.suppression_for(tx, contact.email)
-    if suppressed is not None:
-        return None, f"suppressed ({suppressed[1]}: {suppressed[0]})"
-    zone = contact.fields.get("timezone")
-    if zone:
-        try:
-            check_timezone(str(zone))
-        except ValueError as exc:
-            return None, f"contact timezone: {exc}"
-    calendar = calendar_of(catalog, sequence, contact)
-    start_at = max(start_at, sequence_start(sequence, calendar) or start_at)
-    due = step_due_at(sequence, calendar, first, start_at)  # the first step's wait counts from the start
-    enrollment_id = enrollment_store.create(
-        tx, sequence_id=loaded.record.id, contact_id=contact.id, first_step=first,
-        start_at=start_at, scheduled=start_at > now, owner=owner, now=now,
-    )  # fmt: skip
-    if enrollment_id is None:
-        return None, f"already in {sequence_key}"
-    enrollment_store.guarded_update(tx, enrollment_id, now, where={}, step_due_at=due, next_run_at=due)
-    activity.record_execution(
-        tx,
-        enrollment_id=enrollment_id,
-        step_id=None,
-        kind="enroll",
-        outcome="enrolled",
-        at=now,
-        detail={"first_step": first, "due": due.isoformat()},
+    """Enroll one contact (the `enroll:` action); returns (id, "") or (None, why it was skipped)."""
+    enrolled, skipped = start_enrollments(
+        tx, catalog, sequence_key, [contact], start_at=start_at, now=now, step=step, owner=owner
     )
-    return enrollment_id, ""
+    if enrolled:
+        return enrolled[0][1], ""
+    return None, skipped[0][1]
+
+
+def start_enrollments(
+    tx: Any,
+    catalog: Catalog,
+    sequence_key: str,
+    contacts: list[Contact],
+    *,
+    start_at: datetime,
+    now: datetime,
+    step: str | None = None,
+    owner: str | None = None,
+    again: bool = False,
+) -> tuple[list[tuple[Contact, int]], list[tuple[Contact, str]]]:
+    """Enroll contacts in one pass: what stops each one (its history in the sequence, an
+    exclusive sequence it is in, a suppression, a bad time zone) is read with one query per
+    kind for all of them, and the enrollments are inserted together. Returns (enrolled
+    contacts with their enrollment ids, skipped contacts with why)."""
+    loaded = catalog.sequence(sequence_key)
+    sequence, sequence_id = loaded.model, loaded.record.id
+    if loaded.record.status == SequenceStatus.ARCHIVED:
+        return [], [(contact, f"{sequence_key} is archived") for contact in contacts]
+    first = starting_step(catalog, sequence_key, step)
+    contacts = list({contact.id: contact for contact in contacts}.values())
+    ids = [contact.id for contact in contacts]
+    earlier = enrollment_store.history(tx, sequence_id, ids)
+    exclusive = [
+        s.record.id for s in catalog.sequences.values() if s.model.exclusive and s.record.id != sequence_id
+    ]
+    elsewhere = enrollment_store.open_in(tx, exclusive, ids) if sequence.exclusive else {}
+    suppressed = activity.suppressions_among(tx, [contact.email for contact in contacts])
+    held = loaded.record.status == SequenceStatus.PAUSED
+    rows: list[dict[str, Any]] = []
+    skipped: list[tuple[Contact, str]] = []
+    for contact in contacts:
+        why = None
+        if contact.email in suppressed:
+            value, reason = suppressed[contact.email]
+            why = f"suppressed ({reason}: {value})"
+        why = why or _why_not(sequence_key, earlier.get(contact.id, []), elsewhere.get(contact.id), again)
+        if why is None and (zone := contact.fields.get("timezone")):
+            try:
+                check_timezone(str(zone))
+            except ValueError as exc:
+                why = f"contact timezone: {exc}"
+        if why is not None:
+            skipped.append((contact, why))
+            continue
+        calendar = calendar_of(catalog, sequence, contact)
+        begins = max(start_at, sequence_start(sequence, calendar) or start_at)
+        due = step_due_at(sequence, calendar, first, begins)  # the first step's wait counts from the start
+        rows.append({
+            "contact_id": contact.id, "current_step": first, "owner": owner,
+            "status": EnrollmentStatus.SCHEDULED if begins > now else EnrollmentStatus.ACTIVE,
+            "started_at": begins, "step_due_at": due, "created_at": now,
+            # A paused sequence holds its new enrollments too, until `resume SEQUENCE`.
+            "next_run_at": None if held else due, "waiting_on": WaitingReason.SEQUENCE if held else None,
+        })  # fmt: skip
+    created = enrollment_store.create_many(tx, sequence_id, rows)
+    enrolled: list[tuple[Contact, int]] = []
+    executions: list[dict[str, Any]] = []
+    by_id = {contact.id: contact for contact in contacts}
+    for row in rows:
+        contact = by_id[row["contact_id"]]
+        if (enrollment_id := created.get(contact.id)) is None:
+            skipped.append((contact, f"already in {sequence_key}"))  # enrolled meanwhile by someone else
+            continue
+        enrolled.append((contact, enrollment_id))
+        executions.append({
+            "enrollment_id": enrollment_id, "step_id": None, "kind": "enroll", "outcome": "enrolled", "at": now,
+            "detail": {"first_step": first, "due": row["step_due_at"].isoformat()},
+        })  # fmt: skip
+    activity.record_executions(tx, executions)
+    return enrolled, skipped
+
+
+def _why_not(key: str, earlier: list[Enrollment], busy: Enrollment | None, again: bool) -> str | None:
+    """Why a contact with this history in sequence `key` is not enrolled, or None."""
+    if earlier:
+        last = earlier[-1]
+        if last.status in OPEN:
+            return f"already in {key} (enrollment {last.id}, {last.status})"
+        ended = f"was in {key} (enrollment {last.id}, {_ending(last)})"
+        if not all((e.status, e.exit_reason) in _REPEATABLE for e in earlier):
+            return f"{ended}: only a completed or cancelled enrollment is ever repeated"
+        if not again:
+            return f"{ended}: --again enrolls it once more"
+    if busy is not None:
+        return f"in exclusive sequence {busy.sequence_key} (enrollment {busy.id}, {busy.status})"
+    return None
+
+
+def _ending(enrollment: Enrollment) -> str:
+    if enrollment.status == EnrollmentStatus.EXITED and enrollment.exit_reason == ExitReason.MANUAL:
+        return "cancelled"
+    if enrollment.exit_reason:
+        return f"{enrollment.status}: {enrollment.exit_reason}"
+    return enrollment.status
 
 
 def enroll(
@@ -96,11 +171,15 @@ def enroll(
     tag: str | None = None,
     start_at: datetime | None = None,
     step: str | None = None,
+    again: bool = False,
     now: datetime,
 ) -> EnrollReport:
     """Enroll contacts by address (an address with no contact is skipped: nothing is
     created), from a CSV (upserted) or by tag."""
     catalog = Catalog.load(db)
+    loaded = catalog.sequence(sequence_key)
+    if loaded.record.status == SequenceStatus.ARCHIVED:
+        raise InvalidInput(f"{sequence_key} is archived: nothing can be enrolled in it")
     starting_step(catalog, sequence_key, step)  # a bad --step is bad input, whoever is named
     report = EnrollReport()
     rows: list[tuple[str, dict[str, Any], tuple[str, ...]]] = []
@@ -120,23 +199,21 @@ def enroll(
                 raise InvalidInput(f"no contact has the tag {tag!r}")
         else:
             if csv_path is not None:  # a CSV brings the contacts; an address alone creates none
-                for email, fields, tags in rows:
-                    contact_store.upsert(tx, email, fields, tags, now)
+                contact_store.upsert_many(tx, rows, now)
             found = contact_store.by_emails(tx, [r[0] for r in rows])
             targets = []
             for email in dict.fromkeys(r[0] for r in rows):
                 if email in found:
                     targets.append(found[email])
                 else:
-                    report.skipped.append({"email": email, "reason": "no such contact: add it with contacts import"})
-        for contact in targets:
-            enrollment_id, why = start_enrollment(
-                tx, catalog, sequence_key, contact, start_at=start_at or now, now=now, step=step
-            )
-            if enrollment_id is None:
-                report.skipped.append({"email": contact.email, "reason": why})
-            else:
-                report.enrolled.append({"email": contact.email, "id": enrollment_id})
+                    report.skipped.append(
+                        {"email": email, "reason": "no such contact: add it with contacts import"}
+                    )
+        enrolled, skipped = start_enrollments(
+            tx, catalog, sequence_key, targets, start_at=start_at or now, now=now, step=step, again=again
+        )
+    report.enrolled = [{"email": contact.email, "id": enrollment_id} for contact, enrollment_id in enrolled]
+    report.skipped += [{"email": contact.email, "reason": why} for contact, why in skipped]
     return report
 
 

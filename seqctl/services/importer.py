@@ -11,8 +11,10 @@ from typing import Any
 from pydantic import BaseModel
 
 from seqctl.errors import InvalidInput
+from seqctl.services.sequence_lifecycle import archive_in
 from seqctl.spec.loader import load_files
 from seqctl.spec.models import Sequence
+from seqctl.states import SequenceStatus
 from seqctl.store import catalog as catalog_store
 from seqctl.store import enrollments as enrollment_store
 from seqctl.store.db import Database
@@ -82,12 +84,20 @@ def _step_changes(old: dict[str, Any], new: dict[str, Any]) -> tuple[list[str], 
 
 
 def import_files(
-    db: Database, paths: list[str], *, now: datetime, dry_run: bool, on_removed: str | None
+    db: Database,
+    paths: list[str],
+    *,
+    now: datetime,
+    dry_run: bool,
+    on_removed: str | None,
+    prune: bool = False,
 ) -> ImportPlan:
     """Validate every file, then plan and (unless dry-run) apply in one transaction.
 
     Enrollments sitting on a step that the new version removes make the import refuse,
-    unless `on_removed` says to exit them (`exit`) or to move them to a step id.
+    unless `on_removed` says to exit them (`exit`) or to move them to a step id. Sequences
+    in the database that the files do not contain are named and left alone, or archived
+    with `prune`; an archived sequence the files contain again is restored.
     """
     with db.read() as tx:
         existing_sequences = catalog_store.sequences(tx)
@@ -96,7 +106,9 @@ def import_files(
     loaded = load_files(
         paths,
         known_mailboxes=frozenset(existing_mailboxes),
-        tracked_mailboxes=frozenset(k for k, r in existing_mailboxes.items() if r.definition.get("tracking_url")),
+        tracked_mailboxes=frozenset(
+            k for k, r in existing_mailboxes.items() if r.definition.get("tracking_url")
+        ),
         known_sequences=frozenset(existing_sequences),
     )
     mailboxes = [m for _, spec in loaded for m in spec.mailboxes]
@@ -119,15 +131,43 @@ def import_files(
             if before_seq is None:
                 changes.append(Change("sequence", sequence.key, "created", [f"{len(sequence.steps)} steps"]))
                 continue
+            archived = before_seq.status == SequenceStatus.ARCHIVED
             if before_seq.digest == digest_of(definition):
-                changes.append(Change("sequence", sequence.key, "unchanged"))
+                changes.append(Change("sequence", sequence.key, "restored" if archived else "unchanged",
+                                      ["restored from the archive"] if archived else []))  # fmt: skip
                 continue
             details, removed = _step_changes(before_seq.definition, definition)
             on_step = enrollment_store.count_by_step(tx, before_seq.id)
             stranded = {sid: on_step[sid] for sid in removed if on_step.get(sid)}
+            details = (["restored from the archive"] if archived else []) + (details or ["settings changed"])
             changes.append(
-                Change("sequence", sequence.key, "updated", details or ["settings changed"], stranded)
+                Change("sequence", sequence.key, "restored" if archived else "updated", details, stranded)
             )
+        in_files = {sequence.key for sequence in sequences}
+        absent = [
+            record for key, record in sorted(existing_sequences.items())
+            if key not in in_files and record.status != SequenceStatus.ARCHIVED
+        ]  # fmt: skip
+        for record in absent:
+            open_count = sum(enrollment_store.count_by_step(tx, record.id).values())
+            if prune:
+                changes.append(
+                    Change(
+                        "sequence",
+                        record.key,
+                        "archived",
+                        [f"not in the files: archived ({open_count} open enrollment(s) exit)"],
+                    )
+                )
+            else:
+                changes.append(
+                    Change(
+                        "sequence",
+                        record.key,
+                        "not in files",
+                        [f"left alone ({open_count} open enrollment(s)); --prune archives it"],
+                    )
+                )
         plan = ImportPlan(changes)
         if dry_run:
             try:
@@ -145,6 +185,9 @@ def import_files(
             sequence_id, _ = catalog_store.upsert_sequence(
                 tx, sequence.key, definition, digest_of(definition), now
             )
+            before_seq = existing_sequences.get(sequence.key)
+            if before_seq is not None and before_seq.status == SequenceStatus.ARCHIVED:
+                catalog_store.set_sequence_status(tx, sequence_id, SequenceStatus.ACTIVE, now)
             stranded_steps = plan.stranded.get(sequence.key, {})
             for step_id in stranded_steps:
                 if on_removed == EXIT_REMOVED:
@@ -153,6 +196,9 @@ def import_files(
                     )
                 elif on_removed is not None:
                     enrollment_store.move_step(tx, sequence_id, step_id, on_removed, now)
+        if prune:
+            for record in absent:
+                archive_in(tx, record.id, record.key, now)
         plan.applied = True
         return plan
 

@@ -14,8 +14,8 @@ from seqctl.engine.flow import EventFact
 from seqctl.engine.schedule import calendar_for, plan_next
 from seqctl.services.catalog import Catalog
 from seqctl.spec.mailboxes import Mailbox
-from seqctl.spec.models import Sequence
-from seqctl.states import EnrollmentStatus
+from seqctl.spec.models import EmailStep, Sequence
+from seqctl.states import EnrollmentStatus, WaitingReason
 from seqctl.store import enrollments as enrollment_store
 from seqctl.store.records import Contact, Enrollment, Event
 
@@ -105,3 +105,18 @@ def facts_for(enrollment: Enrollment, events: Iterable[Event]) -> list[EventFact
         elif event.occurred_at >= enrollment.started_at:
             facts.append(EventFact(event.type, event.occurred_at, None, event.detail, event.url, automated))
     return facts
+
+
+def resume_time(
+    enrollment: Enrollment, sequence: Sequence, calendar: SendCalendar, now: datetime
+) -> datetime | None:
+    """When a paused or held enrollment is due once resumed: its step's own due time, or now
+    if that has passed (an email at the calendar's next opening); never while a task or a
+    send of unknown outcome is what it waits for. Its wait is not restarted."""
+    if enrollment.waiting_on in (WaitingReason.TASK, WaitingReason.UNKNOWN_SEND):
+        return None
+    due = max(enrollment.step_due_at or now, now)
+    step = enrollment.current_step
+    if step in sequence.step_ids() and isinstance(sequence.step(step), EmailStep):
+        return calendar.next_opening(due)
+    return due

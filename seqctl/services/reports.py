@@ -6,25 +6,27 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-from seqctl.errors import InvalidInput
+from seqctl.errors import InvalidInput, NotFound
 from seqctl.services.catalog import Catalog
 from seqctl.services.enrolling import select_enrollments
 from seqctl.spec.models import EmailStep
-from seqctl.states import LIVE, EnrollmentStatus, SendStatus
+from seqctl.states import LIVE, EnrollmentStatus, SendStatus, WaitingReason
 from seqctl.store import activity, sends
+from seqctl.store import contacts as contact_store
 from seqctl.store import enrollments as enrollment_store
 from seqctl.store import reports as report_store
 from seqctl.store.db import Database
 from seqctl.store.records import Enrollment
 
-WAITING = {
-    "task": "waiting for a manual task",
-    "unknown_send": "send outcome unknown: resolve it",
-    "limit": "held by a mailbox limit",
-    "mailbox": "mailbox paused",
-    "retry": "retrying after a transient failure",
-    "out_of_office": "out of office until the return date",
-    "config": "held until the configuration is fixed",
+WAITING: dict[str, str] = {
+    WaitingReason.TASK: "waiting for a manual task",
+    WaitingReason.UNKNOWN_SEND: "send outcome unknown: resolve it",
+    WaitingReason.LIMIT: "held by a mailbox limit",
+    WaitingReason.MAILBOX: "mailbox paused",
+    WaitingReason.RETRY: "retrying after a transient failure",
+    WaitingReason.OUT_OF_OFFICE: "out of office until the return date",
+    WaitingReason.CONFIG: "held until the configuration is fixed",
+    WaitingReason.SEQUENCE: "sequence paused: resume SEQUENCE",
 }
 
 
@@ -41,9 +43,9 @@ def why_waiting(catalog: Catalog, e: Enrollment, now: datetime) -> str:
         return f"failed: {e.last_error}"
     if e.waiting_on in WAITING:
         reason = WAITING[e.waiting_on]
-        if e.waiting_on == "retry":
+        if e.waiting_on == WaitingReason.RETRY:
             reason += f" (attempt {e.attempts}: {e.last_error})"
-        elif e.waiting_on in ("limit", "mailbox", "config") and e.last_error:
+        elif e.waiting_on in (WaitingReason.LIMIT, WaitingReason.MAILBOX, WaitingReason.CONFIG) and e.last_error:
             reason += f" ({e.last_error})"
         return reason
     if e.next_run_at is None:
@@ -97,6 +99,41 @@ def queue(
         {"id": e.id, "sequence": e.sequence_key, "email": e.email, "status": e.status, "step": e.current_step,
          "due": _iso(e.step_due_at), "next_run_at": _iso(e.next_run_at), "attempts": e.attempts,
          "why": why_waiting(catalog, e, now), "error": e.last_error}
+        for e in found
+    ]  # fmt: skip
+
+
+def enrollments(
+    db: Database,
+    *,
+    sequence_key: str | None,
+    statuses: list[str],
+    owner: str | None,
+    email: str | None,
+    limit: int,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """Every enrollment (finished ones too), newest first, with where it stands."""
+    if unknown := sorted(set(statuses) - set(EnrollmentStatus)):
+        raise InvalidInput(f"--status {unknown[0]}: not one of {', '.join(EnrollmentStatus)}")
+    catalog = Catalog.load(db)
+    sequence_id = catalog.sequence(sequence_key).record.id if sequence_key else None
+    with db.read() as tx:
+        contact_id = None
+        if email is not None:
+            contact = contact_store.by_email(tx, email)
+            if contact is None:
+                raise NotFound(f"no contact {email}")
+            contact_id = contact.id
+        found = report_store.enrollments(
+            tx, sequence_id=sequence_id, statuses=statuses, owner=owner, contact_id=contact_id, limit=limit
+        )
+    return [
+        {"id": e.id, "sequence": e.sequence_key, "email": e.email, "status": e.status, "step": e.current_step,
+         "next_run_at": _iso(e.next_run_at), "exit_reason": e.exit_reason, "owner": e.owner,
+         "enrolled_at": _iso(e.created_at), "started_at": _iso(e.started_at), "finished_at": _iso(e.finished_at),
+         "why": why_waiting(catalog, e, now) if e.status in LIVE else None,
+         "error": e.last_error}
         for e in found
     ]  # fmt: skip
 
@@ -161,34 +198,57 @@ def stats(db: Database, *, sequence_key: str | None, include_automated: bool = F
                 statuses[row["status"]] += row["count"]
                 if row["exit_reason"]:
                     exits[row["exit_reason"]] += row["count"]
-        steps = []
-        for step in loaded.model.steps:
-            entry: dict[str, Any] = {"step": step.id, "type": step.type}
-            if isinstance(step, EmailStep):
-                variant_ids = [v.id for v in step.variants] if step.variants else [None]
-                per_variant = [
-                    _email_counts(sid, step.id, v, message_rows, engagement_rows) for v in variant_ids
-                ]
-                entry.update(_sum_counts(per_variant))
-                if step.variants:
-                    entry["variants"] = [
-                        {"variant": v, **c} for v, c in zip(variant_ids, per_variant, strict=True)
-                    ]
-            else:
-                outcomes: dict[str, int] = defaultdict(int)
-                for row in execution_rows:
-                    if row["sequence_id"] == sid and row["step"] == step.id:
-                        outcomes[row["outcome"]] += row["count"]
-                entry["outcomes"] = dict(outcomes)
-            steps.append(entry)
+        current = [(step.id, step.type, _variant_ids(step), False) for step in loaded.model.steps]
+        removed = [
+            (d["id"], d["type"], [v["id"] for v in d.get("variants") or []] or [None], True)
+            for d in loaded.record.removed_steps
+        ]
+        steps = [
+            _step_counts(sid, step_id, kind, variants, message_rows, engagement_rows, execution_rows)
+            | ({"removed": True} if gone else {})
+            for step_id, kind, variants, gone in current + removed
+        ]
         result.append({
             "sequence": loaded.record.key, "name": loaded.model.name, "version": loaded.record.version,
+            "status": loaded.record.status,
             "enrollments": {"total": sum(statuses.values()), **dict(statuses)}, "exits": dict(exits), "steps": steps,
         })  # fmt: skip
     return result
 
 
 ENGAGEMENT = ("opened", "clicked", "replied", "unsubscribed")
+
+
+def _variant_ids(step: Any) -> list[str | None]:
+    if isinstance(step, EmailStep) and step.variants:
+        return [v.id for v in step.variants]
+    return [None]
+
+
+def _step_counts(
+    sid: int,
+    step_id: str,
+    kind: str,
+    variant_ids: list[str | None],
+    message_rows: list[dict[str, Any]],
+    engagement_rows: list[dict[str, Any]],
+    execution_rows: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """One step's line of `stats`: an email's sends and engagement (per variant when it has
+    variants), another step's outcomes."""
+    entry: dict[str, Any] = {"step": step_id, "type": kind}
+    if kind == "email":
+        per_variant = [_email_counts(sid, step_id, v, message_rows, engagement_rows) for v in variant_ids]
+        entry.update(_sum_counts(per_variant))
+        if variant_ids != [None]:
+            entry["variants"] = [{"variant": v, **c} for v, c in zip(variant_ids, per_variant, strict=True)]
+        return entry
+    outcomes: dict[str, int] = defaultdict(int)
+    for row in execution_rows:
+        if row["sequence_id"] == sid and row["step"] == step_id:
+            outcomes[row["outcome"]] += row["count"]
+    entry["outcomes"] = dict(outcomes)
+    return entry
 
 
 def _email_counts(

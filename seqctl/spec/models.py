@@ -284,6 +284,10 @@ class Sequence(Strict):
         description="No enrollment starts before this date or local time (in the contact's zone)",
     )
     exit_on: list[ExitEvent] = Field(default_factory=lambda: list(DEFAULT_EXIT_ON))
+    exclusive: bool = Field(
+        default=False,
+        description="A contact with an open enrollment in another exclusive sequence is not enrolled in this one",
+    )
     list_unsubscribe: ListUnsubscribe | None = Field(
         default=None, description="Overrides the mailbox's list_unsubscribe for this sequence's emails"
     )

@@ -97,7 +97,9 @@ def count_events(
     tx: Connection, contact_id: int, type: str, *, detail: str | None, since: datetime,
     except_reasons: Iterable[str] = (),
 ) -> int:  # fmt: skip
-    query = select(func.count()).where(EV.c.contact_id == contact_id, EV.c.type == type, EV.c.occurred_at >= since)
+    query = select(func.count()).where(
+        EV.c.contact_id == contact_id, EV.c.type == type, EV.c.occurred_at >= since
+    )
     if detail is not None:
         query = query.where(EV.c.detail == detail)
     if except_reasons:
@@ -107,7 +109,9 @@ def count_events(
 
 def flag_automated(tx: Connection, event_ids: list[int], reason: str) -> None:
     if event_ids:
-        tx.execute(update(EV).where(EV.c.id.in_(event_ids), EV.c.automated.is_(None)).values(automated=reason))
+        tx.execute(
+            update(EV).where(EV.c.id.in_(event_ids), EV.c.automated.is_(None)).values(automated=reason)
+        )
 
 
 def recent_clicks(tx: Connection, message_id: str, since: datetime) -> list[tuple[int, str | None]]:
@@ -155,6 +159,30 @@ def suppression_for(tx: Connection, email: str) -> tuple[str, str] | None:
     return (row.value, row.reason) if row else None
 
 
+def suppressions_among(tx: Connection, emails: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """(value, reason) of the suppression covering each of these addresses that has one."""
+    found: dict[str, tuple[str, str]] = {}
+    domains = {email: email.rsplit("@", 1)[-1].lower() for email in emails}
+    for start in range(0, len(emails), 5000):
+        chunk = [email.lower() for email in emails[start : start + 5000]]
+        wanted = set(chunk) | {domains[e] for e in emails[start : start + 5000]}
+        rows = tx.execute(
+            select(SUP.c.value, SUP.c.kind, SUP.c.reason).where(SUP.c.value.in_(sorted(wanted)))
+        )
+        by_value = {row.value: row for row in rows}
+        for email in emails[start : start + 5000]:
+            row = by_value.get(email.lower())
+            if (
+                row is None
+                and (domain := by_value.get(domains[email])) is not None
+                and domain.kind == "domain"
+            ):
+                row = domain
+            if row is not None:
+                found[email] = (row.value, row.reason)
+    return found
+
+
 def suppress(tx: Connection, value: str, kind: str, reason: str, now: datetime) -> bool:
     value = value.lower()
     if tx.execute(select(SUP.c.id).where(SUP.c.value == value)).first():
@@ -187,11 +215,9 @@ def _task_select() -> Any:
     return select(*_TASK_COLUMNS).select_from(joined)
 
 
-
 def task(tx: Connection, task_id: int) -> Task | None:
     row = tx.execute(_task_select().where(T.c.id == task_id)).first()
     return Task(*row) if row else None
-
 
 
 def tasks(tx: Connection, *, owner: str | None = None, statuses: Iterable[str] = ("open",)) -> list[Task]:
@@ -211,11 +237,16 @@ def close_task(tx: Connection, task_id: int, status: str, outcome: str | None, n
 
 
 def close_tasks_of(tx: Connection, enrollment_id: int, status: str, now: datetime) -> None:
-    tx.execute(
-        update(T)
-        .where(T.c.enrollment_id == enrollment_id, T.c.status == "open")
-        .values(status=status, completed_at=now)
-    )
+    close_tasks_of_many(tx, [enrollment_id], status, now)
+
+
+def close_tasks_of_many(tx: Connection, enrollment_ids: Sequence[int], status: str, now: datetime) -> None:
+    for start in range(0, len(enrollment_ids), 5000):
+        tx.execute(
+            update(T)
+            .where(T.c.enrollment_id.in_(list(enrollment_ids[start : start + 5000])), T.c.status == "open")
+            .values(status=status, completed_at=now)
+        )
 
 
 _INSERT_EXECUTION = insert(X)
@@ -223,7 +254,9 @@ _INSERT_EXECUTION = insert(X)
 
 def record_executions(tx: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
     bulk.executemany(
-        tx, _INSERT_EXECUTION, [{"detail": {}, "variant": None, "message_id": None, "error": None, **row} for row in rows]
+        tx,
+        _INSERT_EXECUTION,
+        [{"detail": {}, "variant": None, "message_id": None, "error": None, **row} for row in rows],
     )
 
 
@@ -249,7 +282,9 @@ def create_tasks(tx: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
     """Insert tasks, skipping any (enrollment, step) that already has one."""
     if not rows:
         return
-    tx.execute(insert_for(tx.dialect.name, T).on_conflict_do_nothing(), [{"status": "open", **row} for row in rows])
+    tx.execute(
+        insert_for(tx.dialect.name, T).on_conflict_do_nothing(), [{"status": "open", **row} for row in rows]
+    )
 
 
 def close_tasks(tx: Connection, rows: list[tuple[int, str, str | None]], now: datetime) -> None:

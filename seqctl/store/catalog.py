@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from seqctl.store.records import MailboxRecord, SequenceRecord
 from seqctl.store.tables import MailboxRow, OwnerRow, SequenceRow, StepRow, table_of
@@ -93,27 +93,46 @@ def clear_outage(tx: Connection, key: str) -> None:
 
 
 def sequences(tx: Connection) -> dict[str, SequenceRecord]:
-    """Every sequence with its steps folded back into the definition, by key."""
+    """Every sequence (archived ones too) with its current steps folded back into the
+    definition, by key."""
     steps: dict[int, list[dict[str, Any]]] = {}
+    removed: dict[int, list[dict[str, Any]]] = {}
     for step in tx.execute(
-        select(ST.c.sequence_id, ST.c.definition).order_by(ST.c.sequence_id, ST.c.position)
+        select(ST.c.sequence_id, ST.c.definition, ST.c.removed_at).order_by(
+            ST.c.sequence_id, ST.c.position
+        )
     ):
-        steps.setdefault(step.sequence_id, []).append(step.definition)
+        if step.removed_at is None:
+            steps.setdefault(step.sequence_id, []).append(step.definition)
+        else:
+            removed.setdefault(step.sequence_id, []).append(step.definition)
     found = {}
     for row in tx.execute(
-        select(S.c.id, S.c.key, S.c.name, S.c.mailbox_key, S.c.definition, S.c.digest, S.c.version)
+        select(
+            S.c.id, S.c.key, S.c.name, S.c.mailbox_key, S.c.definition, S.c.digest, S.c.version, S.c.status
+        )
     ):
         definition = {**row.definition, "steps": steps.get(row.id, [])}
         found[row.key] = SequenceRecord(
-            row.id, row.key, row.name, row.mailbox_key, definition, row.digest, row.version
-        )
+            row.id, row.key, row.name, row.mailbox_key, definition, row.digest, row.version, row.status,
+            tuple(removed.get(row.id, ())),
+        )  # fmt: skip
     return found
+
+
+def set_sequence_status(tx: Connection, sequence_id: int, status: str, now: datetime) -> bool:
+    """False when the sequence had that status already."""
+    changed = tx.execute(
+        update(S).where(S.c.id == sequence_id, S.c.status != status).values(status=status, status_at=now)
+    )
+    return bool(changed.rowcount)
 
 
 def upsert_sequence(
     tx: Connection, key: str, definition: dict[str, Any], digest: str, now: datetime
 ) -> tuple[int, str]:
-    """Store the sequence and replace its steps; returns (id, created|updated|unchanged)."""
+    """Store the sequence and its steps; returns (id, created|updated|unchanged). A step the
+    new definition drops is kept, marked removed, so its history stays readable."""
     steps = definition["steps"]
     header = {k: v for k, v in definition.items() if k != "steps"}
     existing = tx.execute(select(S.c.id, S.c.digest).where(S.c.key == key)).first()
@@ -135,19 +154,37 @@ def upsert_sequence(
         tx.execute(
             update(S).where(S.c.id == sequence_id).values(version=S.c.version + 1, updated_at=now, **values)
         )
-        tx.execute(delete(ST).where(ST.c.sequence_id == sequence_id))
         state = "updated"
+    kept = {
+        row.step_id: row.id
+        for row in tx.execute(select(ST.c.step_id, ST.c.id).where(ST.c.sequence_id == sequence_id))
+    }
+    ids = [step["id"] for step in steps]
     tx.execute(
-        insert(ST),
-        [
-            {
-                "sequence_id": sequence_id,
-                "step_id": step["id"],
-                "position": index,
-                "type": step["type"],
-                "definition": step,
-            }
-            for index, step in enumerate(steps)
-        ],
+        update(ST)
+        .where(ST.c.sequence_id == sequence_id, ST.c.step_id.not_in(ids), ST.c.removed_at.is_(None))
+        .values(removed_at=now, position=ST.c.position + len(steps))  # after the current steps
     )
+    rows = [
+        {
+            "sequence_id": sequence_id,
+            "step_id": step["id"],
+            "position": index,
+            "type": step["type"],
+            "definition": step,
+        }
+        for index, step in enumerate(steps)
+    ]
+    if changed := [row for row in rows if row["step_id"] in kept]:
+        tx.execute(
+            update(ST)
+            .where(ST.c.sequence_id == bindparam("b_sequence_id"), ST.c.step_id == bindparam("b_step"))
+            .values(
+                position=bindparam("b_position"), type=bindparam("b_type"), definition=bindparam("b_definition"),
+                removed_at=None,
+            ),
+            [{f"b_{k}": v for k, v in r.items()} | {"b_step": r["step_id"]} for r in changed],
+        )  # fmt: skip
+    if new := [row for row in rows if row["step_id"] not in kept]:
+        tx.execute(insert(ST), new)
     return sequence_id, state

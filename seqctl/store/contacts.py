@@ -82,39 +82,54 @@ def company_of(email: str) -> str | None:
     return registrable_domain(email.rpartition("@")[2])
 
 
-def upsert(
-    tx: Connection, email: str, fields: dict[str, Any], tags: Iterable[str], now: datetime
-) -> tuple[int, str]:
-    """Merge fields into the contact (creating it); returns (id, created|updated|unchanged)."""
-    email = email.lower()
-    row = tx.execute(select(C.c.id, C.c.fields).where(C.c.email == email)).first()
-    if row is None:
-        contact_id = tx.execute(
-            insert(C)
-            .values(email=email, company=company_of(email), fields=fields, created_at=now, updated_at=now)
-            .returning(C.c.id)
-        ).scalar_one()
-        state = "created"
-    else:
-        contact_id = row.id
-        merged = {**row.fields, **fields}
-        state = "unchanged"
-        if merged != row.fields:
-            tx.execute(update(C).where(C.c.id == contact_id).values(fields=merged, updated_at=now))
-            state = "updated"
-    if add_tags(tx, contact_id, tags) and state == "unchanged":
-        state = "updated"
-    return contact_id, state
+_INSERT_CONTACT = insert(C)
 
 
-def add_tags(tx: Connection, contact_id: int, tags: Iterable[str]) -> int:
-    have = set(_tags(tx, [contact_id]).get(contact_id, ()))
-    new = sorted(set(tags) - have)
-    if new:
-        tx.execute(insert(T), [{"contact_id": contact_id, "tag": tag} for tag in new])
-    return len(new)
-
-
+def upsert_many(
+    tx: Connection, rows: Iterable[tuple[str, dict[str, Any], Iterable[str]]], now: datetime
+) -> dict[str, str]:
+    """Merge each row's fields and tags into its contact (created when new), all in a few
+    statements; an address given twice gets both rows merged in order. Returns each
+    address's outcome: created, updated or unchanged."""
+    wanted: dict[str, tuple[dict[str, Any], set[str]]] = {}
+    for email, fields, tags in rows:
+        merged_fields, merged_tags = wanted.setdefault(email.lower(), ({}, set()))
+        merged_fields.update(fields)
+        merged_tags.update(tags)
+    emails = list(wanted)
+    existing: dict[str, tuple[int, dict[str, Any]]] = {}
+    for start in range(0, len(emails), 5000):
+        query = select(C.c.id, C.c.email, C.c.fields).where(C.c.email.in_(emails[start : start + 5000]))
+        existing.update((row.email, (row.id, row.fields)) for row in tx.execute(query))
+    outcome = dict.fromkeys(existing, "unchanged")
+    new = [
+        {"email": email, "company": company_of(email), "fields": fields, "created_at": now, "updated_at": now}
+        for email, (fields, _) in wanted.items()
+        if email not in existing
+    ]
+    bulk.executemany(tx, _INSERT_CONTACT, new)
+    changed = []
+    for email, (contact_id, stored) in existing.items():
+        merged = {**stored, **wanted[email][0]}
+        if merged != stored:
+            changed.append((contact_id, merged))
+            outcome[email] = "updated"
+    bulk_set_fields(tx, changed, now)
+    ids = {email: contact_id for email, (contact_id, _) in existing.items()}
+    created = [email for email in wanted if email not in existing]
+    for start in range(0, len(created), 5000):
+        chunk = created[start : start + 5000]
+        ids.update((row[0], row[1]) for row in tx.execute(select(C.c.email, C.c.id).where(C.c.email.in_(chunk))))
+        outcome.update(dict.fromkeys(chunk, "created"))
+    have = _tags(tx, [ids[email] for email in existing]) if existing else {}
+    pairs = []
+    for email, (_, tags) in wanted.items():
+        added = tags - set(have.get(ids[email], ()))
+        pairs += [(ids[email], tag) for tag in added]
+        if added and outcome[email] == "unchanged":
+            outcome[email] = "updated"
+    bulk_add_tags(tx, pairs)
+    return outcome
 
 
 def load_many(tx: Connection, ids: list[int]) -> dict[int, Contact]:
@@ -123,15 +138,19 @@ def load_many(tx: Connection, ids: list[int]) -> dict[int, Contact]:
     return {row.id: Contact(row.id, row.email, dict(row.fields), tags.get(row.id, ())) for row in rows}
 
 
-_SET_FIELDS = update(C).where(C.c.id == bindparam("b_id")).values(
-    fields=bindparam("b_fields"), updated_at=bindparam("b_now")
+_SET_FIELDS = (
+    update(C)
+    .where(C.c.id == bindparam("b_id"))
+    .values(fields=bindparam("b_fields"), updated_at=bindparam("b_now"))
 )
 _REMOVE_TAG = delete(T).where(T.c.contact_id == bindparam("b_id"), T.c.tag == bindparam("b_tag"))
 
 
 def bulk_set_fields(tx: Connection, rows: list[tuple[int, dict[str, Any]]], now: datetime) -> None:
     bulk.executemany(
-        tx, _SET_FIELDS, [{"b_id": contact_id, "b_fields": fields, "b_now": now} for contact_id, fields in rows]
+        tx,
+        _SET_FIELDS,
+        [{"b_id": contact_id, "b_fields": fields, "b_now": now} for contact_id, fields in rows],
     )
 
 
@@ -141,7 +160,9 @@ def bulk_add_tags(tx: Connection, pairs: list[tuple[int, str]]) -> None:
     statement = _ADD_TAG.get(tx.dialect.name)
     if statement is None:
         statement = _ADD_TAG[tx.dialect.name] = insert_for(tx.dialect.name, T).on_conflict_do_nothing()
-    bulk.executemany(tx, statement, [{"contact_id": contact_id, "tag": tag} for contact_id, tag in sorted(set(pairs))])
+    bulk.executemany(
+        tx, statement, [{"contact_id": contact_id, "tag": tag} for contact_id, tag in sorted(set(pairs))]
+    )
 
 
 _ADD_TAG: dict[str, Any] = {}  # per dialect: INSERT … ON CONFLICT DO NOTHING

@@ -6,11 +6,12 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, select, text, update
+from sqlalchemy import Connection, and_, bindparam, func, or_, select, text, update
 
 from seqctl.states import LIVE, OPEN, RUNNABLE, EnrollmentStatus, WaitingReason
 from seqctl.store import bulk
 from seqctl.store.claims import RUNNABLE_SQL
+from seqctl.store.db import insert_for
 from seqctl.store.records import Enrollment
 from seqctl.store.tables import ContactRow, EnrollmentRow, SequenceRow, table_of
 
@@ -67,39 +68,72 @@ def open_enrollment(tx: Connection, sequence_id: int, contact_id: int) -> Enroll
     return found[0] if found else None
 
 
-def create(
-    tx: Connection,
-    *,
-    sequence_id: int,
-    contact_id: int,
-    first_step: str,
-    start_at: datetime,
-    scheduled: bool,
-    owner: str | None,
-    now: datetime,
-) -> int | None:
-    """Insert an enrollment unless the contact has an open one in the sequence (then None)."""
-    dialect_insert = _insert_ignoring_conflicts(tx)
-    result = tx.execute(
-        dialect_insert.values(
-            sequence_id=sequence_id, contact_id=contact_id,
-            status=EnrollmentStatus.SCHEDULED if scheduled else EnrollmentStatus.ACTIVE, current_step=first_step,
-            step_due_at=start_at, next_run_at=start_at, lease_token=0, attempts=0, owner=owner,
-            started_at=start_at, created_at=now, updated_at=now,
-        ).returning(E.c.id)
-    )  # fmt: skip
-    row = result.first()
-    return row[0] if row else None
+# IN lists are cut to this many values (SQLite allows 32,766 bound values per statement).
+CHUNK = 5000
+
+
+def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(values), CHUNK):
+        yield values[start : start + CHUNK]
+
+
+def history(tx: Connection, sequence_id: int, contact_ids: Sequence[int]) -> dict[int, list[Enrollment]]:
+    """Every enrollment these contacts have, or had, in the sequence, oldest first."""
+    found: dict[int, list[Enrollment]] = {}
+    for chunk in _chunks(contact_ids):
+        query = (
+            _select().where(E.c.sequence_id == sequence_id, E.c.contact_id.in_(list(chunk))).order_by(E.c.id)
+        )
+        for row in tx.execute(query):
+            found.setdefault(row.contact_id, []).append(_record(row))
+    return found
+
+
+def open_in(tx: Connection, sequence_ids: Sequence[int], contact_ids: Sequence[int]) -> dict[int, Enrollment]:
+    """Each contact's open enrollment in any of these sequences (the first, if several)."""
+    found: dict[int, Enrollment] = {}
+    if not sequence_ids:
+        return found
+    for chunk in _chunks(contact_ids):
+        query = _select().where(
+            E.c.sequence_id.in_(list(sequence_ids)), E.c.contact_id.in_(list(chunk)), E.c.status.in_(OPEN)
+        )
+        for row in tx.execute(query.order_by(E.c.id)):
+            found.setdefault(row.contact_id, _record(row))
+    return found
+
+
+def create_many(tx: Connection, sequence_id: int, rows: list[dict[str, Any]]) -> dict[int, int]:
+    """Insert enrollments (each row: contact_id, status, current_step, step_due_at,
+    next_run_at, waiting_on, owner, started_at, created_at); a contact that has an open one
+    in the sequence by now is left out. Returns the new ids by contact."""
+    if not rows:
+        return {}
+    template = {"sequence_id": sequence_id, "lease_token": 0, "attempts": 0}
+    bulk.executemany(
+        tx,
+        _insert_ignoring_conflicts(tx),
+        [{**template, **row, "updated_at": row["created_at"]} for row in rows],
+    )
+    created_at = rows[0]["created_at"]
+    ids: dict[int, int] = {}
+    for chunk in _chunks([row["contact_id"] for row in rows]):
+        query = select(E.c.contact_id, E.c.id).where(
+            E.c.sequence_id == sequence_id, E.c.contact_id.in_(list(chunk)), E.c.status.in_(OPEN),
+            E.c.created_at == created_at,
+        )  # fmt: skip
+        ids.update((row[0], row[1]) for row in tx.execute(query))
+    return ids
+
+
+_INSERTS_IGNORING_CONFLICTS: dict[str, Any] = {}  # per dialect; built once (`bulk` caches by identity)
 
 
 def _insert_ignoring_conflicts(tx: Connection) -> Any:
-    if tx.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(E).on_conflict_do_nothing()
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert(E).on_conflict_do_nothing()
+    name = tx.dialect.name
+    if name not in _INSERTS_IGNORING_CONFLICTS:
+        _INSERTS_IGNORING_CONFLICTS[name] = insert_for(name, E).on_conflict_do_nothing()
+    return _INSERTS_IGNORING_CONFLICTS[name]
 
 
 def peek_due(tx: Connection, *, now: datetime, limit: int) -> list[Enrollment]:
@@ -111,7 +145,6 @@ def peek_due(tx: Connection, *, now: datetime, limit: int) -> list[Enrollment]:
         .limit(limit)
     )
     return [_record(row) for row in tx.execute(query)]
-
 
 
 def guarded_update(
@@ -128,6 +161,14 @@ def guarded_update(
         update(E).where(and_(*conditions)).values(updated_at=now, lease_token=E.c.lease_token + 1, **values)
     )
     return result.rowcount == 1
+
+
+def count_by_sequence_and_status(tx: Connection) -> dict[int, dict[str, int]]:
+    counts: dict[int, dict[str, int]] = {}
+    query = select(E.c.sequence_id, E.c.status, func.count()).group_by(E.c.sequence_id, E.c.status)
+    for sequence_id, status, count in tx.execute(query):
+        counts.setdefault(sequence_id, {})[status] = count
+    return counts
 
 
 def count_by_step(tx: Connection, sequence_id: int, statuses: Sequence[str] = OPEN) -> dict[str, int]:
@@ -151,13 +192,73 @@ def move_step(tx: Connection, sequence_id: int, from_step: str, to_step: str, no
     return result.rowcount
 
 
+# Waits a paused sequence may take over: the step will run anyway once due. A task, a send
+# of unknown outcome or a return date keep their own wait (the tick holds them when due).
+_HOLDABLE = or_(
+    E.c.waiting_on.is_(None),
+    E.c.waiting_on.in_(
+        [WaitingReason.RETRY, WaitingReason.LIMIT, WaitingReason.MAILBOX, WaitingReason.CONFIG]
+    ),
+)
+
+
+def hold_for_sequence(tx: Connection, sequence_id: int, now: datetime) -> int:
+    """Hold a paused sequence's runnable enrollments (fencing out a tick that holds one)."""
+    result = tx.execute(
+        update(E)
+        .where(E.c.sequence_id == sequence_id, E.c.status.in_(RUNNABLE), E.c.next_run_at.is_not(None), _HOLDABLE)
+        .values(
+            waiting_on=WaitingReason.SEQUENCE, next_run_at=None, leased_until=None, updated_at=now,
+            lease_token=E.c.lease_token + 1,
+        )
+    )  # fmt: skip
+    return result.rowcount
+
+
+def held_for_sequence(tx: Connection, sequence_id: int) -> list[Enrollment]:
+    query = _select().where(E.c.sequence_id == sequence_id, E.c.waiting_on == WaitingReason.SEQUENCE)
+    return [_record(row) for row in tx.execute(query.where(E.c.status.in_(RUNNABLE)).order_by(E.c.id))]
+
+
+_RELEASE = (
+    update(E)
+    .where(E.c.id == bindparam("b_id"), E.c.waiting_on == WaitingReason.SEQUENCE, text(RUNNABLE_SQL))
+    .values(
+        next_run_at=bindparam("b_next"), waiting_on=None, updated_at=bindparam("b_now"),
+        lease_token=E.c.lease_token + 1,
+    )
+)  # fmt: skip
+
+
+def release_held(tx: Connection, due: list[tuple[int, datetime]], now: datetime) -> None:
+    """Make enrollments held for their sequence due again, each at its own time."""
+    bulk.executemany(tx, _RELEASE, [{"b_id": i, "b_next": at, "b_now": now} for i, at in due])
+
+
+def exit_open(tx: Connection, sequence_id: int, reason: str, detail: str, now: datetime) -> list[Enrollment]:
+    """End every open enrollment of the sequence (fenced); returns them as they were."""
+    ended = find(tx, sequence_id=sequence_id, statuses=OPEN)
+    values = finished_values(EnrollmentStatus.EXITED, now, reason=reason, detail=detail)
+    for chunk in _chunks([e.id for e in ended]):
+        tx.execute(
+            update(E)
+            .where(E.c.id.in_(list(chunk)), E.c.status.in_(OPEN))
+            .values(updated_at=now, lease_token=E.c.lease_token + 1, **values)
+        )
+    return ended
+
+
 def release_mailbox_waits(tx: Connection, sequence_ids: list[int], now: datetime) -> int:
     """Make the enrollments that wait for these sequences' mailbox due now."""
     if not sequence_ids:
         return 0
     result = tx.execute(
         update(E)
-        .where(E.c.sequence_id.in_(sequence_ids), E.c.waiting_on == WaitingReason.MAILBOX, E.c.status.in_(RUNNABLE))
+        .where(
+            E.c.sequence_id.in_(sequence_ids),
+            E.c.waiting_on == WaitingReason.MAILBOX,
+            E.c.status.in_(RUNNABLE),
+        )
         .values(next_run_at=now, waiting_on=None, last_error=None, updated_at=now)
     )
     return result.rowcount
@@ -186,9 +287,7 @@ def finished_values(
 
 
 _OPEN_FOR_CONTACT = (
-    _select()
-    .where(E.c.contact_id == bindparam("contact_id"), E.c.status.in_(LIVE))
-    .order_by(E.c.id)
+    _select().where(E.c.contact_id == bindparam("contact_id"), E.c.status.in_(LIVE)).order_by(E.c.id)
 )
 
 
@@ -198,9 +297,7 @@ def open_for_contact(tx: Connection, contact_id: int) -> list[Enrollment]:
 
 def open_at_company(tx: Connection, company: str) -> list[Enrollment]:
     """Open enrollments of contacts at this registrable domain."""
-    rows = tx.execute(
-        _select().where(C.c.company == company, E.c.status.in_(LIVE)).order_by(E.c.id)
-    )
+    rows = tx.execute(_select().where(C.c.company == company, E.c.status.in_(LIVE)).order_by(E.c.id))
     return [_record(row) for row in rows]
 
 

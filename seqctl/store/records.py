@@ -122,6 +122,8 @@ class SequenceRecord:
     definition: dict[str, Any]
     digest: str
     version: int
+    status: str = "active"  # a SequenceStatus
+    removed_steps: tuple[dict[str, Any], ...] = ()  # definitions of steps a re-import dropped
 
 
 @dataclass(frozen=True)

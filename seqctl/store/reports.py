@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -31,6 +32,28 @@ def queue(
         query = query.where(E.c.next_run_at <= due_by)
     query = query.order_by(E.c.next_run_at.is_(None), E.c.next_run_at, E.c.id).limit(limit)
     return [_record(row) for row in tx.execute(query)]
+
+
+def enrollments(
+    tx: Connection,
+    *,
+    sequence_id: int | None,
+    statuses: Sequence[str] | None,
+    owner: str | None,
+    contact_id: int | None,
+    limit: int,
+) -> list[Enrollment]:
+    """Enrollments of any status, newest first."""
+    query = _select()
+    if sequence_id is not None:
+        query = query.where(E.c.sequence_id == sequence_id)
+    if statuses:
+        query = query.where(E.c.status.in_(list(statuses)))
+    if owner is not None:
+        query = query.where(E.c.owner == owner)
+    if contact_id is not None:
+        query = query.where(E.c.contact_id == contact_id)
+    return [_record(row) for row in tx.execute(query.order_by(E.c.id.desc()).limit(limit))]
 
 
 def enrollment_counts(tx: Connection) -> list[dict[str, Any]]:

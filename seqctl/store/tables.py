@@ -70,6 +70,9 @@ class SequenceRow(SQLModel, table=True):
     definition: dict[str, Any] = _json()
     digest: str = Field(max_length=64)
     version: int = 1
+    # active, paused (`pause SEQUENCE`: no step of it runs) or archived (`archive`, `import --prune`).
+    status: str = Field(default="active", max_length=20, sa_column_kwargs={"server_default": "active"})
+    status_at: datetime | None = _when()
     created_at: datetime | None = _when(nullable=False)
     updated_at: datetime | None = _when(nullable=False)
 
@@ -83,6 +86,8 @@ class StepRow(SQLModel, table=True):
     position: int
     type: str = Field(max_length=20)
     definition: dict[str, Any] = _json()
+    # A step a re-import dropped: kept (stats and logs name it) but no longer part of the flow.
+    removed_at: datetime | None = _when()
 
 
 class ContactRow(SQLModel, table=True):

@@ -29,12 +29,16 @@ def store(db: Any, tmp_path: Path) -> Any:
     import_files(db, [str(spec)], now=NOW, dry_run=False, on_removed=None)
     with db.write() as tx:
         sequence_id = sequences(tx)["s"].id
-        for n in range(5):
-            contact_id, _ = contact_store.upsert(tx, f"p{n}@example.org", {}, (), NOW)
-            enrollment_store.create(
-                tx, sequence_id=sequence_id, contact_id=contact_id, first_step="one",
-                start_at=NOW, scheduled=False, owner=None, now=NOW,
-            )  # fmt: skip
+        emails = [f"p{n}@example.org" for n in range(5)]
+        contact_store.upsert_many(tx, [(email, {}, ()) for email in emails], NOW)
+        contacts = contact_store.by_emails(tx, emails)
+        enrollment_store.create_many(tx, sequence_id, [
+            {
+                "contact_id": contacts[email].id, "status": "active", "current_step": "one", "step_due_at": NOW,
+                "next_run_at": NOW, "waiting_on": None, "owner": None, "started_at": NOW, "created_at": NOW,
+            }
+            for email in emails
+        ])  # fmt: skip
     return db
 
 

@@ -35,7 +35,7 @@ def test_suppressed_addresses_and_domains_are_never_mailed(cli: Cli, tmp_path: P
     ]
     # A new enrollment of a suppressed address is skipped with the reason.
     cli.add_contacts_for("s", "--email", "c@rival.io")
-    assert "suppressed" in cli.ok("enroll", "s", "--email", "c@rival.io").stderr
+    assert "suppressed" in cli.ok("enroll", "s", "--email", "c@rival.io", "--verbose").stderr
     cli.ok("suppress", "remove", "rival.io")
     assert cli("suppress", "remove", "rival.io").code == 1  # nothing was removed
     assert [r["value"] for r in cli.ok("suppress", "list", "--json").json()] == ["gone@ok.com"]

@@ -119,6 +119,8 @@ def test_enrolling_twice_is_reported_and_skipped(cli: Cli, tmp_path: Path) -> No
     setup(cli, tmp_path, "email,first_name,company\na@example.com,A,Acme\n")
     cli.add_contacts_for("flow", "--email", "A@example.com")
     again = cli("enroll", "flow", "--email", "A@example.com", now="2026-11-23T10:00:00Z")
+    assert again.code == 0 and "skipped 1 (--verbose lists them)" in again.stderr
+    again = cli("enroll", "flow", "--email", "A@example.com", "--verbose", now="2026-11-23T10:00:00Z")
     assert again.code == 0 and "already in flow" in again.stderr
 
 
@@ -153,7 +155,7 @@ def test_pause_resume_cancel(cli: Cli, tmp_path: Path, outbox: Path) -> None:
     cli.ok("pause", "flow", "--email", "a@example.com", now="2026-11-23T09:00:00Z")
     cli.ok("tick", "--now", "2026-11-23T10:00:00Z")
     assert [m["To"].addresses[0].addr_spec for m in outbox_messages(outbox)] == ["b@example.com"]
-    cli.ok("resume", "flow", now="2026-11-23T12:00:00Z")
+    cli.ok("resume", "flow", "--email", "a@example.com", now="2026-11-23T12:00:00Z")
     cli.ok("tick", "--now", "2026-11-23T12:00:00Z")
     assert len(outbox_messages(outbox)) == 2
     cli.ok("cancel", "flow", now="2026-11-23T13:00:00Z")

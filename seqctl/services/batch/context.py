@@ -104,6 +104,12 @@ class Batch:
         work.counts["deferred"] += 1
         work.phase = STOPPED
 
+    def hold_for_sequence(self, work: Work) -> None:
+        """Its sequence is paused: no tick looks at it again until `resume SEQUENCE`."""
+        work.update(next_run_at=None, waiting_on=WaitingReason.SEQUENCE, leased_until=None)
+        work.counts["deferred"] += 1
+        work.phase = STOPPED
+
     def defer_by_limit(self, work: Work, until: datetime, why: str) -> None:
         self.defer(work, work.calendar.next_opening(until), "limit", why)
 

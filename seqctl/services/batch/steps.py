@@ -18,7 +18,14 @@ from seqctl.services.enrolling import start_enrollment
 from seqctl.services.step_rules import plan_task
 from seqctl.spec.mailboxes import Mailbox
 from seqctl.spec.models import ActionStep, BranchStep, EmailStep, TaskStep
-from seqctl.states import UNSETTLED_SENDS, EnrollmentStatus, ExitReason, SendStatus, WaitingReason
+from seqctl.states import (
+    UNSETTLED_SENDS,
+    EnrollmentStatus,
+    ExitReason,
+    SendStatus,
+    SequenceStatus,
+    WaitingReason,
+)
 from seqctl.store import sends
 from seqctl.store.db import Tx
 from seqctl.store.records import Message
@@ -48,6 +55,14 @@ class StepInterpreter:
         reason = exit_reason(model.exit_on, work.facts)
         if reason is not None:
             batch.exit(work, reason, f"{reason} event")
+            return
+        # `pause SEQUENCE` and `archive` handle their enrollments at once; these catch any
+        # that a later write (a task done, a resume, a return date) made due again.
+        if work.loaded.record.status == SequenceStatus.ARCHIVED:
+            batch.exit(work, ExitReason.ARCHIVED, f"sequence {model.key} archived")
+            return
+        if work.loaded.record.status == SequenceStatus.PAUSED:
+            batch.hold_for_sequence(work)
             return
         if work.current_step not in model.step_ids():
             batch.fail(work, work.current_step, f"step {work.current_step!r} no longer exists in {model.key}")
