@@ -29,7 +29,8 @@ def contacts_import(
     """
     from seqctl.services.contacts import import_csv
 
-    report = import_csv(database(), file, now=now())
+    with output.progress_bar("importing contacts", as_json=as_json) as progress:
+        report = import_csv(database(), file, now=now(), progress=progress)
     problems = [{"line": p.line, "error": p.message} for p in report.problems]
     if as_json:
         output.print_json(

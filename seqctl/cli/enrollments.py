@@ -58,17 +58,11 @@ def enroll(
     if sum(x is not None and x != [] for x in (email, csv, tag)) != 1:
         raise InvalidInput("give exactly one of --email, --csv or --tag")
     start = parse_instant(start_at, "--start-at") if start_at else None
-    report = enroll_contacts(
-        database(),
-        sequence,
-        emails=email,
-        csv_path=csv,
-        tag=tag,
-        start_at=start,
-        step=step,
-        again=again,
-        now=now(),
-    )
+    with output.progress_bar(f"enrolling in {sequence}", as_json=as_json) as progress:
+        report = enroll_contacts(
+            database(), sequence, emails=email, csv_path=csv, tag=tag, start_at=start, step=step, again=again,
+            now=now(), progress=progress,
+        )  # fmt: skip
     if as_json:
         output.print_json({"enrolled": report.enrolled, "skipped": report.skipped, "invalid": report.invalid})
         return

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import cache
 from typing import Any
 
@@ -34,6 +35,32 @@ def _console(err: bool) -> Any:
     from rich.console import Console
 
     return Console(stderr=err, soft_wrap=True, highlight=False)
+
+
+@contextmanager
+def progress_bar(description: str, *, as_json: bool) -> Iterator[Any]:
+    """A progress bar on stderr for a long operation (`services.steps_done.Progress`), or
+    None: never in --json output or when stderr is not a terminal (cron, pipes, logs)."""
+    if as_json or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    bar = Progress(
+        TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        console=_console(True), transient=True,
+    )  # fmt: skip
+    task = bar.add_task(description, total=None)
+
+    class Shown:
+        def total(self, count: int) -> None:
+            bar.update(task, total=count)
+
+        def advance(self, count: int) -> None:
+            bar.advance(task, count)
+
+    with bar:
+        yield Shown()
 
 
 def print_json(data: Any) -> None:

@@ -9,9 +9,13 @@ from typing import Any
 
 from seqctl.errors import InvalidInput
 from seqctl.files import normalise_header, read_csv_records
+from seqctl.services.steps_done import Progress
 from seqctl.spec.fields import check_timezone
 from seqctl.store import contacts as contact_store
 from seqctl.store.db import Database
+
+# Contacts upserted per round of statements (and per step of a progress bar).
+CHUNK = 5000
 
 # Deliberately plain: a dot-atom local part (RFC 5322 atext, so nothing that could break a
 # header), one @, a dotted domain of LDH labels.
@@ -111,11 +115,21 @@ class ContactImport:
     emails: list[str] = field(default_factory=list)
 
 
-def import_csv(db: Database, path: str, *, now: datetime) -> ContactImport:
+def import_csv(db: Database, path: str, *, now: datetime, progress: Progress | None = None) -> ContactImport:
     parsed = read_csv(path)
     report = ContactImport(problems=parsed.problems)
-    with db.write() as tx:
-        outcomes = contact_store.upsert_many(tx, [(r.email, r.fields, r.tags) for r in parsed.rows], now)
+    rows = [(r.email, r.fields, r.tags) for r in parsed.rows]
+    outcomes: dict[str, str] = {}
+    if progress is not None:
+        progress.total(len(rows))
+    with db.write() as tx:  # all or nothing, a chunk of upserts at a time
+        for start in range(0, len(rows), CHUNK):
+            for email, state in contact_store.upsert_many(tx, rows[start : start + CHUNK], now).items():
+                # An address on rows of two chunks: created beats updated beats unchanged.
+                earlier = outcomes.get(email, "unchanged")
+                outcomes[email] = earlier if earlier == "created" or state == "unchanged" else state
+            if progress is not None:
+                progress.advance(len(rows[start : start + CHUNK]))
     for state in outcomes.values():
         setattr(report, state, getattr(report, state) + 1)
     report.emails = list(outcomes)

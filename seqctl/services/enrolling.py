@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from seqctl.engine.schedule import sequence_start, step_due_at
+from seqctl.engine.schedule import calendars_for, sequence_start, step_due_at
 from seqctl.errors import InvalidInput, NotFound
 from seqctl.services.catalog import Catalog
 from seqctl.services.contacts import normalise_email, read_csv
-from seqctl.services.progress import calendar_of
+from seqctl.services.steps_done import Progress
 from seqctl.spec.fields import check_timezone
 from seqctl.states import OPEN, EnrollmentStatus, ExitReason, SequenceStatus, WaitingReason
 from seqctl.store import activity
@@ -39,6 +39,8 @@ def starting_step(catalog: Catalog, sequence_key: str, step: str | None) -> str:
     return first
 
 
+# Contacts enrolled per round of queries and inserts (and per step of a progress bar).
+CHUNK = 5000
 # An earlier enrollment that ended this way may be repeated with `--again`; one that ended
 # in a reply, bounce, unsubscribe or complaint (or any other way) never is.
 _REPEATABLE = {(EnrollmentStatus.COMPLETED, None), (EnrollmentStatus.EXITED, ExitReason.MANUAL)}
@@ -75,17 +77,42 @@ def start_enrollments(
     step: str | None = None,
     owner: str | None = None,
     again: bool = False,
+    progress: Progress | None = None,
 ) -> tuple[list[tuple[Contact, int]], list[tuple[Contact, str]]]:
-    """Enroll contacts in one pass: what stops each one (its history in the sequence, an
-    exclusive sequence it is in, a suppression, a bad time zone) is read with one query per
-    kind for all of them, and the enrollments are inserted together. Returns (enrolled
-    contacts with their enrollment ids, skipped contacts with why)."""
+    """Enroll contacts a chunk at a time: what stops each one (its history in the sequence,
+    an exclusive sequence it is in, a suppression, a bad time zone) is read with one query
+    per kind for the whole chunk, and its enrollments are inserted together. Returns
+    (enrolled contacts with their enrollment ids, skipped contacts with why); `progress`
+    hears how many contacts each chunk held."""
+    enrolled: list[tuple[Contact, int]] = []
+    skipped: list[tuple[Contact, str]] = []
+    unique = list({contact.id: contact for contact in contacts}.values())
+    for start in range(0, len(unique), CHUNK):
+        chunk = unique[start : start + CHUNK]
+        done, passed = _enroll_chunk(tx, catalog, sequence_key, chunk, start_at, now, step, owner, again)
+        enrolled += done
+        skipped += passed
+        if progress is not None:
+            progress.advance(len(chunk))
+    return enrolled, skipped
+
+
+def _enroll_chunk(
+    tx: Any,
+    catalog: Catalog,
+    sequence_key: str,
+    contacts: list[Contact],
+    start_at: datetime,
+    now: datetime,
+    step: str | None,
+    owner: str | None,
+    again: bool,
+) -> tuple[list[tuple[Contact, int]], list[tuple[Contact, str]]]:
     loaded = catalog.sequence(sequence_key)
     sequence, sequence_id = loaded.model, loaded.record.id
     if loaded.record.status == SequenceStatus.ARCHIVED:
         return [], [(contact, f"{sequence_key} is archived") for contact in contacts]
     first = starting_step(catalog, sequence_key, step)
-    contacts = list({contact.id: contact for contact in contacts}.values())
     ids = [contact.id for contact in contacts]
     earlier = enrollment_store.history(tx, sequence_id, ids)
     exclusive = [
@@ -94,6 +121,8 @@ def start_enrollments(
     elsewhere = enrollment_store.open_in(tx, exclusive, ids) if sequence.exclusive else {}
     suppressed = activity.suppressions_among(tx, [contact.email for contact in contacts])
     held = loaded.record.status == SequenceStatus.PAUSED
+    calendar_for = calendars_for(sequence, catalog.mailbox_for(sequence))
+    first_due: dict[tuple[int, datetime], datetime] = {}
     rows: list[dict[str, Any]] = []
     skipped: list[tuple[Contact, str]] = []
     for contact in contacts:
@@ -110,9 +139,12 @@ def start_enrollments(
         if why is not None:
             skipped.append((contact, why))
             continue
-        calendar = calendar_of(catalog, sequence, contact)
+        calendar = calendar_for(contact.fields, contact.email)
         begins = max(start_at, sequence_start(sequence, calendar) or start_at)
-        due = step_due_at(sequence, calendar, first, begins)  # the first step's wait counts from the start
+        if (due := first_due.get((id(calendar), begins))) is None:  # contacts sharing a calendar share it
+            due = step_due_at(sequence, calendar, first, begins)  # the first step's wait counts from the start
+            if not calendar.spread:
+                first_due[(id(calendar), begins)] = due
         rows.append({
             "contact_id": contact.id, "current_step": first, "owner": owner,
             "status": EnrollmentStatus.SCHEDULED if begins > now else EnrollmentStatus.ACTIVE,
@@ -173,6 +205,7 @@ def enroll(
     step: str | None = None,
     again: bool = False,
     now: datetime,
+    progress: Progress | None = None,
 ) -> EnrollReport:
     """Enroll contacts by address (an address with no contact is skipped: nothing is
     created), from a CSV (upserted) or by tag."""
@@ -209,9 +242,12 @@ def enroll(
                     report.skipped.append(
                         {"email": email, "reason": "no such contact: add it with contacts import"}
                     )
+        if progress is not None:
+            progress.total(len(targets))
         enrolled, skipped = start_enrollments(
-            tx, catalog, sequence_key, targets, start_at=start_at or now, now=now, step=step, again=again
-        )
+            tx, catalog, sequence_key, targets, start_at=start_at or now, now=now, step=step, again=again,
+            progress=progress,
+        )  # fmt: skip
     report.enrolled = [{"email": contact.email, "id": enrollment_id} for contact, enrollment_id in enrolled]
     report.skipped += [{"email": contact.email, "reason": why} for contact, why in skipped]
     return report

@@ -8,18 +8,21 @@ the emails that waited for it are due at once.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from seqctl.engine.calendar import SendCalendar
-from seqctl.engine.limits import day_start
+from seqctl.engine.limits import day_start, describe_hold, held_until, sendable
 from seqctl.errors import NotFound
 from seqctl.inbound.reasons import SENDER_SIDE
 from seqctl.services.catalog import Catalog
+from seqctl.spec.mailboxes import Mailbox
+from seqctl.states import WaitingReason
 from seqctl.store import catalog as catalog_store
 from seqctl.store import enrollments as enrollment_store
 from seqctl.store import sends
-from seqctl.store.db import Database
+from seqctl.store.db import Database, Tx
 from seqctl.store.records import MailboxRecord
 
 
@@ -30,6 +33,50 @@ def state_of(record: MailboxRecord, now: datetime) -> tuple[str, str | None]:
     if record.paused_until is not None and record.paused_until > now:
         return "resting", f"until {record.paused_until.isoformat()}: {record.pause_reason or 'server down'}"
     return "active", None
+
+
+@dataclass(frozen=True)
+class Room:
+    """What a mailbox may send in this tick: `sendable` emails (None: no limit), and when
+    none, why."""
+
+    sendable: int | None
+    why: str | None = None
+    waiting: WaitingReason = WaitingReason.LIMIT  # what `queue` calls the wait when none may go
+
+
+def limit_state(tx: Tx, mailbox: Mailbox, now: datetime) -> tuple[int | None, tuple[datetime, str] | None]:
+    """(how many emails the mailbox may still send in this tick, None for no limit;
+    (until, why) when a send limit holds it now). The day is the mailbox's `timezone`'s,
+    as `per_day` counts it."""
+    limits = mailbox.limits
+    if limits.per_day is None and limits.per_hour is None and limits.min_gap is None:
+        return None, None
+    calendar = SendCalendar.build(mailbox.timezone or "UTC")
+    usage = sends.usage(tx, mailbox.key, hour_start=now - timedelta(hours=1), day_start=day_start(calendar, now))
+    held = held_until(
+        limits, now=now, last_hour=usage.last_hour, since_day_start=usage.since_day_start,
+        oldest_in_hour=usage.oldest_in_hour, latest=usage.latest, calendar=calendar,
+    )  # fmt: skip
+    if held is not None:
+        until, why = held
+        return 0, (until, f"mailbox {mailbox.key}: {describe_hold(until, why, calendar)}")
+    return sendable(limits, last_hour=usage.last_hour, since_day_start=usage.since_day_start), None
+
+
+def rooms(tx: Tx, catalog: Catalog, now: datetime) -> dict[str, Room]:
+    """Each mailbox's room in this tick: a tick claims no more of a mailbox's emails than
+    it may send, so emails a limit or a hold keeps back wait where they are, costing the
+    tick nothing."""
+    found = {}
+    for key, mailbox in catalog.mailboxes.items():
+        state, why = state_of(catalog.mailbox_records[key], now)
+        if state != "active":
+            found[key] = Room(0, f"mailbox {key} {state}: {why}", WaitingReason.MAILBOX)
+            continue
+        room, hold = limit_state(tx, mailbox, now)
+        found[key] = Room(room, hold[1] if hold else None)
+    return found
 
 
 def listing(db: Database, *, now: datetime) -> list[dict[str, Any]]:

@@ -9,6 +9,7 @@ from typing import Any
 from seqctl.errors import InvalidInput, NotFound
 from seqctl.services.catalog import Catalog
 from seqctl.services.enrolling import select_enrollments
+from seqctl.services.mailboxes import Room, rooms
 from seqctl.spec.models import EmailStep
 from seqctl.states import LIVE, EnrollmentStatus, SendStatus, WaitingReason
 from seqctl.store import activity, sends
@@ -34,7 +35,7 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def why_waiting(catalog: Catalog, e: Enrollment, now: datetime) -> str:
+def why_waiting(catalog: Catalog, e: Enrollment, now: datetime, rooms: dict[str, Room] | None = None) -> str:
     if e.status == EnrollmentStatus.SCHEDULED:
         return "scheduled start"
     if e.status == EnrollmentStatus.PAUSED:
@@ -51,7 +52,7 @@ def why_waiting(catalog: Catalog, e: Enrollment, now: datetime) -> str:
     if e.next_run_at is None:
         return "not scheduled"
     if e.next_run_at <= now:
-        return "due now"
+        return _held(catalog, e, rooms or {}) or "due now"
     if e.step_due_at and e.next_run_at > e.step_due_at:
         return "claimed by a running tick"
     sequence = catalog.by_id[e.sequence_id].model
@@ -63,6 +64,18 @@ def why_waiting(catalog: Catalog, e: Enrollment, now: datetime) -> str:
     if step is not None and step.at is not None:
         return f"at {step.at:%H:%M}"
     return "send window"
+
+
+def _held(catalog: Catalog, e: Enrollment, rooms: dict[str, Room]) -> str | None:
+    """Why a due email waits although nothing deferred it: its mailbox may send none now,
+    so ticks leave it unclaimed (see `mailboxes.rooms`)."""
+    sequence = catalog.by_id[e.sequence_id].model
+    room = rooms.get(sequence.mailbox)
+    if room is None or room.sendable != 0 or e.current_step not in sequence.step_ids():
+        return None
+    if not isinstance(sequence.step(e.current_step), EmailStep):
+        return None
+    return f"{WAITING[room.waiting]} ({room.why})"
 
 
 def queue(
@@ -95,10 +108,11 @@ def queue(
         found = report_store.queue(
             tx, sequence_id=sequence_id, statuses=statuses, due_by=now if due else None, limit=limit
         )
+        room = rooms(tx, catalog, now)
     return [
         {"id": e.id, "sequence": e.sequence_key, "email": e.email, "status": e.status, "step": e.current_step,
          "due": _iso(e.step_due_at), "next_run_at": _iso(e.next_run_at), "attempts": e.attempts,
-         "why": why_waiting(catalog, e, now), "error": e.last_error}
+         "why": why_waiting(catalog, e, now, room), "error": e.last_error}
         for e in found
     ]  # fmt: skip
 
@@ -128,11 +142,12 @@ def enrollments(
         found = report_store.enrollments(
             tx, sequence_id=sequence_id, statuses=statuses, owner=owner, contact_id=contact_id, limit=limit
         )
+        room = rooms(tx, catalog, now)
     return [
         {"id": e.id, "sequence": e.sequence_key, "email": e.email, "status": e.status, "step": e.current_step,
          "next_run_at": _iso(e.next_run_at), "exit_reason": e.exit_reason, "owner": e.owner,
          "enrolled_at": _iso(e.created_at), "started_at": _iso(e.started_at), "finished_at": _iso(e.finished_at),
-         "why": why_waiting(catalog, e, now) if e.status in LIVE else None,
+         "why": why_waiting(catalog, e, now, room) if e.status in LIVE else None,
          "error": e.last_error}
         for e in found
     ]  # fmt: skip

@@ -13,11 +13,12 @@ from typing import TYPE_CHECKING
 
 from seqctl import settings
 from seqctl.services.tick_report import TickReport
-from seqctl.store.claims import claim_due
+from seqctl.store.claims import Steps, any_due, claim_due
 from seqctl.store.db import Database
 
 if TYPE_CHECKING:
     from seqctl.delivery.pool import TransportPool
+    from seqctl.services.batch.runner import BatchRunner
 
 DEFAULT_LEASE = timedelta(seconds=60)
 DEFAULT_BATCH = 200
@@ -67,29 +68,52 @@ class Tick:
 
         with self.db.read() as tx:
             self.report.paused_mailboxes = catalog_store.hold_reasons(tx)
-        remaining = limit
-        runner = None
-        try:
-            while remaining is None or remaining > 0:
-                size = self.batch_size if remaining is None else min(self.batch_size, remaining)
-                # A lost claim (power loss before the WAL reached the disk) only means the
-                # work falls due again: claims need no fsync.
-                with self.db.write(durable=False) as tx:
-                    claims = claim_due(tx, now=self.now, limit=size, lease_until=self.lease_until)
-                if not claims:
-                    break
-                self.report.claimed += len(claims)
-                if remaining is not None:
-                    remaining -= len(claims)
-                if runner is None:
-                    from seqctl.services.batch.runner import BatchRunner
+            if not any_due(tx, now=self.now):
+                return self.report
+        from seqctl.services.batch.runner import BatchRunner
 
-                    runner = BatchRunner(
-                        self.db, now=self.now, lease_until=self.lease_until, pool=self.pool,
-                        max_attempts=self.max_attempts, report=self.report,
-                    )  # fmt: skip
-                runner.run(claims)
+        runner = BatchRunner(
+            self.db, now=self.now, lease_until=self.lease_until, pool=self.pool,
+            max_attempts=self.max_attempts, report=self.report,
+        )  # fmt: skip
+        try:
+            plan = runner.claim_plan()
+            remaining = self._claim_and_run(runner, limit, skip=plan.held + [pair for steps, _ in plan.limited for pair in steps])
+            for steps, room in plan.limited:  # a mailbox's emails, no more than it may send
+                if remaining is not None:
+                    room = min(room, remaining)
+                remaining = self._claim_and_run(runner, remaining, only=steps, at_most=room)
         finally:
-            if runner is not None:
-                runner.close()
+            runner.close()
         return self.report
+
+    def _claim_and_run(
+        self,
+        runner: BatchRunner,
+        remaining: int | None,
+        *,
+        skip: Steps | None = None,
+        only: Steps | None = None,
+        at_most: int | None = None,
+    ) -> int | None:
+        """Claim batch after batch and run each, until nothing is due (or `remaining`, or
+        `at_most` claims); returns what remains of `remaining`."""
+        while remaining is None or remaining > 0:
+            size = self.batch_size if remaining is None else min(self.batch_size, remaining)
+            if at_most is not None:
+                if at_most <= 0:
+                    break
+                size = min(size, at_most)
+            # A lost claim (power loss before the WAL reached the disk) only means the
+            # work falls due again: claims need no fsync.
+            with self.db.write(durable=False) as tx:
+                claims = claim_due(tx, now=self.now, limit=size, lease_until=self.lease_until, skip=skip, only=only)
+            if not claims:
+                break
+            self.report.claimed += len(claims)
+            if remaining is not None:
+                remaining -= len(claims)
+            if at_most is not None:
+                at_most -= len(claims)
+            runner.run(claims)
+        return remaining

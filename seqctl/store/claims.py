@@ -8,8 +8,9 @@ for every import once a minute). Dialect differences of the claim live here.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, Integer, String, column, select, table, text, update
+from sqlalchemy import Connection, Integer, String, and_, column, not_, or_, select, table, text, update
 
 from seqctl.states import RUNNABLE, status_in_sql
 from seqctl.store.columns import UTCDateTime
@@ -23,6 +24,8 @@ RUNNABLE_SQL = status_in_sql(RUNNABLE)
 _enrollments = table(
     "enrollments",
     column("id", Integer),
+    column("sequence_id", Integer),
+    column("current_step", String),
     column("status", String),
     column("next_run_at", UTCDateTime()),
     column("step_due_at", UTCDateTime()),
@@ -32,9 +35,29 @@ _enrollments = table(
 )
 
 
-def claim_due(tx: Connection, *, now: datetime, limit: int, lease_until: datetime) -> list[Claim]:
+# Steps of sequences, as (sequence id, step ids): the email steps of a mailbox.
+Steps = list[tuple[int, list[str]]]
+
+
+def any_due(tx: Connection, *, now: datetime) -> bool:
+    """Whether anything is due: the one query of a tick with nothing to do."""
+    e = _enrollments.c
+    return tx.execute(select(e.id).where(text(RUNNABLE_SQL), e.next_run_at <= now).limit(1)).first() is not None
+
+
+def claim_due(
+    tx: Connection,
+    *,
+    now: datetime,
+    limit: int,
+    lease_until: datetime,
+    skip: Steps | None = None,
+    only: Steps | None = None,
+) -> list[Claim]:
     """Lease up to `limit` due enrollments: follow-ups before first touches, then oldest due first
-    (so what a limit held back goes before what became due since).
+    (so what a limit held back goes before what became due since). Enrollments on one of
+    the `skip` steps are left where they are (their mailbox may send nothing now); with
+    `only`, only enrollments on those steps are claimed.
 
     Postgres skips rows another tick holds (SKIP LOCKED); on SQLite the caller's
     immediate transaction already serialises claims. Claiming pushes `next_run_at`
@@ -42,12 +65,12 @@ def claim_due(tx: Connection, *, now: datetime, limit: int, lease_until: datetim
     by itself and a late writer holding the old token is fenced off.
     """
     e = _enrollments.c
-    due = (
-        select(e.id)
-        .where(text(RUNNABLE_SQL), e.next_run_at <= now)
-        .order_by(e.last_ran_at.is_(None), e.step_due_at, e.id)
-        .limit(limit)
-    )
+    due = select(e.id).where(text(RUNNABLE_SQL), e.next_run_at <= now)
+    if skip:
+        due = due.where(or_(e.current_step.is_(None), not_(_on(skip))))
+    if only is not None:
+        due = due.where(_on(only))
+    due = due.order_by(e.last_ran_at.is_(None), e.step_due_at, e.id).limit(limit)
     if tx.dialect.name == "postgresql":
         due = due.with_for_update(skip_locked=True)
     result = tx.execute(
@@ -57,3 +80,8 @@ def claim_due(tx: Connection, *, now: datetime, limit: int, lease_until: datetim
         .returning(e.id, e.lease_token)
     )
     return sorted((Claim(row[0], row[1]) for row in result), key=lambda c: c.enrollment_id)
+
+
+def _on(steps: Steps) -> Any:
+    e = _enrollments.c
+    return or_(*(and_(e.sequence_id == sequence_id, e.current_step.in_(ids)) for sequence_id, ids in steps))

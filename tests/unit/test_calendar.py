@@ -430,7 +430,7 @@ def test_per_day_limit_resets_at_the_mailbox_calendars_local_midnight() -> None:
     assert day_start(tokyo, now) == at("2026-11-23T00:00:00+09:00")
     held = held_until(Limits(per_day=2), now=now, last_hour=0, since_day_start=2,
                       oldest_in_hour=None, latest=None, calendar=tokyo)  # fmt: skip
-    assert held == (at("2026-11-24T00:00:00+09:00"), "per_day limit 2")
+    assert held == (at("2026-11-24T00:00:00+09:00"), "per_day 2 reached")
     # On the fall-back day New York's day is 25 hours long.
     new_york = SendCalendar.build("America/New_York")
     sunday = at("2026-11-01T12:00:00-05:00")

@@ -3,6 +3,7 @@ what is due to be sent, and again until nothing is left to run in this tick."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from seqctl.delivery.pool import TransportPool
@@ -12,14 +13,23 @@ from seqctl.services.batch.sending import SendPipeline
 from seqctl.services.batch.settlement import Settlement
 from seqctl.services.batch.steps import StepInterpreter
 from seqctl.services.batch.work import RUNNING, SENDING, ContactState, Work
+from seqctl.services.mailboxes import rooms
 from seqctl.services.progress import calendar_of, facts_for
 from seqctl.services.tick_report import TickReport
+from seqctl.spec.models import EmailStep
 from seqctl.states import RUNNABLE
 from seqctl.store import activity, sends
 from seqctl.store import contacts as contact_store
 from seqctl.store import enrollments as enrollment_store
+from seqctl.store.claims import Steps
 from seqctl.store.db import Database
 from seqctl.store.records import Claim, Task
+
+
+@dataclass
+class ClaimPlan:
+    held: Steps = field(default_factory=list)  # email steps whose mailbox may send none now
+    limited: list[tuple[Steps, int]] = field(default_factory=list)  # a mailbox's email steps, its room
 
 
 class BatchRunner:
@@ -42,6 +52,28 @@ class BatchRunner:
 
     def close(self) -> None:
         self.batch.pool.close()
+
+    def claim_plan(self) -> ClaimPlan:
+        """Which emails this tick leaves unclaimed (their mailbox may send none now) and how
+        many of each limited mailbox's it claims: what it may send (`mailboxes.rooms`)."""
+        catalog = self.batch.catalog
+        with self.batch.db.read() as tx:
+            room = rooms(tx, catalog, self.batch.now)
+        plan = ClaimPlan()
+        for key, mailbox_room in sorted(room.items()):
+            steps = [
+                (s.record.id, [step.id for step in s.model.steps if isinstance(step, EmailStep)])
+                for s in catalog.sequences.values()
+                if s.model.mailbox == key
+            ]
+            steps = [(sequence_id, ids) for sequence_id, ids in steps if ids]
+            if not steps or mailbox_room.sendable is None:
+                continue
+            if mailbox_room.sendable == 0:
+                plan.held += steps
+            else:
+                plan.limited.append((steps, mailbox_room.sendable))
+        return plan
 
     def run(self, claims: list[Claim]) -> None:
         works = self._load(claims)

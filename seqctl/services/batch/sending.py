@@ -15,14 +15,13 @@ from datetime import datetime, timedelta
 
 from seqctl.delivery.message import split_address
 from seqctl.delivery.transports import SendOutcome, SendResult
-from seqctl.engine.calendar import SendCalendar
-from seqctl.engine.limits import day_start, held_until
 from seqctl.errors import TemplateProblem
 from seqctl.services.batch.commit import Commits
 from seqctl.services.batch.compose import compose, link_problem
 from seqctl.services.batch.context import Batch
 from seqctl.services.batch.settlement import Settlement
 from seqctl.services.batch.work import SENDING, STOPPED, Delivery, PreparedSend, Work
+from seqctl.services.mailboxes import limit_state
 from seqctl.spec.mailboxes import Mailbox
 from seqctl.states import EXIT_FOR_SUPPRESSION, ExitReason
 from seqctl.store import activity, sends
@@ -196,22 +195,11 @@ class SendPipeline:
 
     def _limit(self, tx: Tx, mailbox: Mailbox) -> tuple[datetime, str] | None:
         """(until, why) when a send limit holds the mailbox now; checked under the mailbox's lock."""
-        now, limits = self.batch.now, mailbox.limits
+        limits = mailbox.limits
         if limits.per_day is None and limits.per_hour is None and limits.min_gap is None:
             return None
         sends.lock_mailbox(tx, mailbox.key)
-        mailbox_calendar = SendCalendar.build(mailbox.timezone or "UTC")
-        usage = sends.usage(
-            tx, mailbox.key, hour_start=now - timedelta(hours=1), day_start=day_start(mailbox_calendar, now)
-        )
-        held = held_until(
-            limits, now=now, last_hour=usage.last_hour, since_day_start=usage.since_day_start,
-            oldest_in_hour=usage.oldest_in_hour, latest=usage.latest, calendar=mailbox_calendar,
-        )  # fmt: skip
-        if held is None:
-            return None
-        until, why = held
-        return until, f"mailbox {mailbox.key}: {why}"
+        return limit_state(tx, mailbox, self.batch.now)[1]
 
     def _deliver(self, intents: list[Intent]) -> None:
         batch = self.batch
