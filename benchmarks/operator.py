@@ -16,7 +16,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run import NOW, median, populate, postgres_db, seqctl, sqlite_db
+from run import NOW, SEQUENCES, median, populate, postgres_db, seqctl, sqlite_db
 
 SEQUENCE = """\
 mailboxes:
@@ -71,23 +71,23 @@ def bench_bulk(db_factory: Any, n: int, repeat: int) -> dict[str, Any]:
 
 
 def bench_held_by_limit(db_factory: Any, n: int, repeat: int) -> dict[str, Any]:
-    """A tick when N emails are due but the mailbox's per_day is already reached."""
-    walls, claimed = [], []
-    with db_factory() as (db, workdir):
-        populate(db, workdir, idle=0, emails=n)
-        limited = workdir / "limited.yaml"
-        from run import SEQUENCES
-
-        limited.write_text(SEQUENCES.replace('    from: "Bench <bench@example.com>"\n', '    from: "Bench <bench@example.com>"\n    limits: {per_day: 200}\n'))
-        seqctl(db, "import", str(limited))
-        env = {"SEQCTL_OUTBOX": str(workdir / "outbox"), "SEQCTL_SMTP_URL": ""}
-        seqctl(db, "tick", "--now", NOW.isoformat(), "--json", env=env)  # sends the day's 200
-        for minute in range(1, repeat + 1):
-            at = NOW.replace(minute=minute).isoformat()
-            wall, report, _ = seqctl(db, "tick", "--now", at, "--json", env=env)
-            walls.append(wall)
+    """Ticks when N emails are due and the mailbox may send 200 a day: the first (sends the
+    200, leaves the rest) and a later one (the limit reached), whole process each."""
+    firsts, laters, claimed = [], [], []
+    for _ in range(repeat):
+        with db_factory() as (db, workdir):
+            populate(db, workdir, idle=0, emails=n)
+            limited = workdir / "limited.yaml"
+            limited.write_text(SEQUENCES.replace('    from: "Bench <bench@example.com>"\n', '    from: "Bench <bench@example.com>"\n    limits: {per_day: 200}\n'))
+            seqctl(db, "import", str(limited))
+            env = {"SEQCTL_OUTBOX": str(workdir / "outbox"), "SEQCTL_SMTP_URL": ""}
+            wall, report, _ = seqctl(db, "tick", "--now", NOW.isoformat(), "--json", env=env)
+            assert report["sent"] == 200, report
+            firsts.append(wall)
+            wall, report, _ = seqctl(db, "tick", "--now", NOW.replace(minute=1).isoformat(), "--json", env=env)
+            laters.append(wall)
             claimed.append(report["claimed"])
-    return {"n": n, "held_tick_process_s": round(median(walls), 3), "claimed": max(claimed)}
+    return {"n": n, "first_tick_s": round(median(firsts), 3), "held_tick_s": round(median(laters), 3), "claimed": max(claimed)}
 
 
 def _write(path: Path, text: str) -> Path:
@@ -104,14 +104,14 @@ def main() -> None:
     backends: list[tuple[str, Any]] = [("sqlite", sqlite_db)]
     if args.postgres:
         backends.append(("postgres", lambda: postgres_db(args.postgres)))
-    print("| backend | N | contacts import | enroll --csv | enroll --tag | tick, N held by per_day | claimed |")
-    print("|---|---|---|---|---|---|---|")
+    print("| backend | N | contacts import | enroll --csv | enroll --tag | first tick at per_day 200 | later tick, all held | its claims |")
+    print("|---|---|---|---|---|---|---|---|")
     for name, factory in backends:
         for n in (int(s) for s in args.sizes.split(",")):
             bulk = bench_bulk(factory, n, args.repeat)
             held = bench_held_by_limit(factory, n, args.repeat)
             print(f"| {name} | {n:,} | {bulk['contacts_import_per_s']:,}/s | {bulk['enroll_csv_per_s']:,}/s | "
-                  f"{bulk['enroll_tag_per_s']:,}/s | {held['held_tick_process_s']} s | {held['claimed']:,} |", flush=True)  # fmt: skip
+                  f"{bulk['enroll_tag_per_s']:,}/s | {held['first_tick_s']} s | {held['held_tick_s']} s | {held['claimed']:,} |", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -1,11 +1,12 @@
-"""Reading the operator's input files, with one clear error when that fails."""
+"""Reading the operator's input files (and writing the CSV an export asks for), with one
+clear error when that fails."""
 
 from __future__ import annotations
 
 import csv
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from seqctl.errors import InvalidInput
 
@@ -84,3 +85,15 @@ def normalise_header(name: str) -> str:
     `E-mail`, `Email Address` → `email`."""
     field = re.sub(r"[\s\-./]+", "_", name.strip().lower()).strip("_")
     return "email" if field in ("e_mail", "email_address", "e_mail_address", "mail") else field
+
+
+def write_new_csv(name: str, rows: Iterable[list[str]]) -> None:
+    """Write rows (the header first) to a file that must not exist yet: an export never
+    overwrites anything."""
+    try:
+        with open(name, "x", newline="", encoding="utf-8") as out:
+            csv.writer(out).writerows(rows)
+    except FileExistsError:
+        raise InvalidInput(f"{name}: already exists (an export does not overwrite files)") from None
+    except OSError as exc:
+        raise InvalidInput(f"{name}: cannot write it: {exc.strerror or exc}") from None

@@ -17,6 +17,33 @@ def database_url(cli_value: str | None) -> str:
     return cli_value or os.environ.get("SEQCTL_DATABASE_URL") or DEFAULT_DATABASE_URL
 
 
+def display_zone(cli_value: str | None) -> str:
+    """The zone tables show times in: --tz, else SEQCTL_DISPLAY_TZ, else the machine's own
+    (TZ, or the zone /etc/localtime links to), else UTC."""
+    from seqctl.spec.fields import check_timezone
+
+    chosen = cli_value or os.environ.get("SEQCTL_DISPLAY_TZ")
+    if chosen:
+        try:
+            return check_timezone(chosen)
+        except ValueError as exc:
+            where = "--tz" if cli_value else "SEQCTL_DISPLAY_TZ"
+            raise InvalidInput(f"{where}: {exc}") from None
+    for candidate in (os.environ.get("TZ", "").lstrip(":"), _localtime_zone()):
+        try:
+            return check_timezone(candidate) if candidate else "UTC"
+        except ValueError:
+            continue
+    return "UTC"
+
+
+def _localtime_zone() -> str:
+    """The IANA name /etc/localtime links to ("" when it is not a link into a zone folder)."""
+    target = os.path.realpath("/etc/localtime")
+    _, found, name = target.partition("/zoneinfo/")
+    return name if found else ""
+
+
 def outbox_path() -> str:
     return os.environ.get("SEQCTL_OUTBOX") or "outbox"
 

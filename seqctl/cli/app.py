@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from seqctl import settings
+from seqctl.cli import output
 from seqctl.errors import InvalidInput
 
 app = typer.Typer(
@@ -101,8 +102,13 @@ def main_options(
         str | None,
         typer.Option("--now", help="Simulate the clock for any command (ISO 8601 with offset)."),
     ] = None,
+    display_tz: Annotated[
+        str | None,
+        typer.Option("--tz", help="Show times in tables in this zone (default: $SEQCTL_DISPLAY_TZ, else the machine's)."),
+    ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
 ) -> None:
     state.db_url = settings.database_url(db)
+    output.show_times_in(settings.display_zone(display_tz))
     state.now = parse_instant(now_at, "--now") if now_at else None
     state.debug = debug

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any
 
 import typer
@@ -189,7 +190,7 @@ def enrollments(
     for row in rows:
         row["next"] = row["next_run_at"] or row["exit_reason"] or row["why"]
     output.listing(rows, ["id", "sequence", "email", "status", "step", "next"], as_json=as_json,
-                   empty="no enrollments")  # fmt: skip
+                   empty="no enrollments", optional=["step", "sequence"])  # fmt: skip
 
 
 @app.command()
@@ -218,9 +219,11 @@ def queue(
     )
     if unknown:
         columns, empty = ["id", "sequence", "email", "step", "message_id", "attempted_at", "error"], "no unknown sends"
+        optional = ["message_id", "sequence", "step"]
     else:
         columns, empty = ["id", "sequence", "email", "status", "step", "due", "why"], "queue is empty"
-    output.listing(rows, columns, as_json=as_json, empty=empty)
+        optional = ["status", "sequence", "step"]
+    output.listing(rows, columns, as_json=as_json, empty=empty, optional=optional)
 
 
 @app.command()
@@ -266,12 +269,11 @@ def log(
         output.line(
             f"enrollment {item['id']} · {item['sequence']} · {item['email']} · {item['status']}"
             + (f" ({item['exit_reason']})" if item["exit_reason"] else "")
-            + (f" · next {item['step']} at {item['next_run_at']}" if item["next_run_at"] else "")
+            + (f" · next {item['step']} at {output.when(item['next_run_at'])}" if item["next_run_at"] else "")
         )
-        output.table(
-            item["timeline"],
-            ["at", "what", "step", "outcome", "variant", "message_id", "error", "detail"],
-        )
+        for entry in item["timeline"]:  # the Message-ID is in --json; here, what happened, in words
+            entry["details"] = {"variant": entry["variant"], "error": entry["error"], **(entry["detail"] or {})}
+        output.table(item["timeline"], ["at", "what", "step", "outcome", "details"])
 
 
 @app.command()
@@ -284,3 +286,29 @@ def retry(enrollment_id: Annotated[int, typer.Argument(min=1, max=MAX_ID, help="
 
     retry_enrollment(database(), enrollment_id, now=now())
     output.note(f"enrollment {enrollment_id} queued again")
+
+
+@app.command()
+def sends(
+    since: Annotated[
+        str | None, typer.Option("--since", help="From (ISO 8601; default: today's midnight in the display zone).")
+    ] = None,
+    until: Annotated[str | None, typer.Option("--until", help="Until, not included (ISO 8601; default: now).")] = None,
+    mailbox: Annotated[str | None, typer.Option("--mailbox", help="Only this mailbox's.")] = None,
+    sequence: Annotated[str | None, typer.Option("--sequence", help="Only this sequence's.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=MAX_ID)] = 500,
+    as_json: JsonOption = False,
+) -> None:
+    """The emails that went out (and those of unknown outcome), newest first: time,
+    mailbox, recipient, sequence, step, variant, subject, Message-ID.
+
+    Example: seqctl sends --since 2026-12-01T00:00:00Z --mailbox ada
+    """
+    from seqctl.services.sent_mail import went_out
+
+    clock = now()
+    start = parse_instant(since, "--since") if since else output.day_start(clock)
+    end = parse_instant(until, "--until") if until else clock + timedelta(seconds=1)
+    rows = went_out(database(), since=start, until=end, mailbox_key=mailbox, sequence_key=sequence, limit=limit)
+    output.listing(rows, ["at", "email", "sequence", "step", "subject", "status", "mailbox", "variant"],
+                   as_json=as_json, empty="nothing went out", optional=["variant", "mailbox", "status", "step"])  # fmt: skip

@@ -82,4 +82,5 @@ def inbox_list(
     elif not rows:
         output.note("no inbound messages" + (" that matched nothing" if unmatched else ""))
     else:
-        output.table(rows, ["id", "received_at", "kind", "reason", "address", "contact", "outcome"])
+        columns = ["id", "received_at", "kind", "reason", "address", "contact", "outcome"]
+        output.table(rows, columns, optional=["contact", "reason", "id"])

@@ -70,13 +70,46 @@ def print_json(data: Any) -> None:
     sys.stdout.write(_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n")
 
 
+# An ISO 8601 instant as services give them (JSON keeps them so; tables show them short).
+_INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})$")
+_zone: list[Any] = []  # the display zone, set once per command by `show_times_in`
+
+
+def show_times_in(zone: str) -> None:
+    """Tables show times in this zone (`--tz`)."""
+    from zoneinfo import ZoneInfo
+
+    _zone[:] = [ZoneInfo(zone)]
+
+
+def when(value: str) -> str:
+    """`2026-12-17 10:00` in the display zone, for an ISO instant; anything else as it is."""
+    if not _INSTANT.match(value):
+        return value
+    from datetime import datetime
+
+    instant = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return f"{instant.astimezone(_zone[0]) if _zone else instant:%Y-%m-%d %H:%M}"
+
+
+def day_start(instant: Any) -> Any:
+    """Midnight of `instant`'s day in the display zone (what "today" means to the reader)."""
+    local = instant.astimezone(_zone[0]) if _zone else instant
+    return local.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
 def table(
     rows: Iterable[dict[str, Any]],
     columns: Sequence[str],
     *,
     title: str | None = None,
     empty: str = "nothing to show",
+    optional: Sequence[str] = (),
 ) -> None:
+    """Rows as a table that stays readable at 80 columns: `optional` columns are left out,
+    in that order, while the table is wider than the terminal; a time is never cut (its
+    column does not wrap); other cells fold onto more lines rather than end in "…"."""
+    from rich import box
     from rich.table import Table
     from rich.text import Text
 
@@ -84,32 +117,66 @@ def table(
     if not rows:
         _console(False).print(Text(empty, style="dim"))
         return
-    grid = Table(title=title, show_lines=False, header_style="bold")
-    for column in columns:
-        grid.add_column(column)
-    for row in rows:
-        grid.add_row(*(Text(safe(_cell(row.get(column)), one_line=True)) for column in columns))
+    shown = {column: [safe(_cell(row.get(column)), one_line=True) for row in rows] for column in columns}
+    width = _console(False).width
+    kept = list(columns)
+    for column in optional:
+        if _natural_width(shown, kept) <= width:
+            break
+        if column in kept:
+            kept.remove(column)
+    grid = Table(title=title, show_lines=False, header_style="bold", pad_edge=False, box=box.SIMPLE_HEAD)
+    for column in kept:
+        if any(_INSTANT.match(str(row.get(column) or "")) for row in rows):
+            grid.add_column(column, no_wrap=True, min_width=16)
+        else:
+            grid.add_column(column, overflow="fold")
+    for index in range(len(rows)):
+        grid.add_row(*(Text(shown[column][index]) for column in kept))
     _console(False).print(grid)
 
 
+def _natural_width(shown: dict[str, list[str]], columns: list[str]) -> int:
+    """The width of the table with these columns, no cell wrapped (a space either side of
+    each cell, and the box's column separators)."""
+    return sum(max(len(column), *(len(cell) for cell in shown[column])) + 2 for column in columns) + len(columns) + 1
+
+
 def listing(
-    rows: list[dict[str, Any]], columns: Sequence[str], *, as_json: bool, empty: str = "nothing to show"
+    rows: list[dict[str, Any]],
+    columns: Sequence[str],
+    *,
+    as_json: bool,
+    empty: str = "nothing to show",
+    optional: Sequence[str] = (),
 ) -> None:
-    """Any listing command's output: every row as JSON with `--json`, else these columns."""
+    """Any listing command's output: every row as JSON with `--json`, else these columns
+    (`optional` ones left out first when the terminal is narrow)."""
     if as_json:
         print_json(rows)
     else:
-        table(rows, columns, empty=empty)
+        table(rows, columns, empty=empty, optional=optional)
 
 
 def _cell(value: Any) -> str:
+    """A value as words: times short in the display zone, rates as percentages, a mapping
+    as `key value, key value` (never a Python repr)."""
     if value is None:
         return ""
     if isinstance(value, dict):
-        return ", ".join(f"{k}={v}" for k, v in value.items() if v not in (None, "", [], {}))
+        return ", ".join(f"{k} {_cell(v)}" for k, v in value.items() if v not in (None, "", [], {}))
+    if isinstance(value, list | tuple):
+        return ", ".join(_cell(v) for v in value)
     if isinstance(value, float):
         return f"{value:.1%}"
+    if isinstance(value, str):
+        return when(value)
     return str(value)
+
+
+def words(counts: dict[str, Any]) -> str:
+    """`12 completed, 3 exited` for a mapping of counts (zeros left out)."""
+    return ", ".join(f"{count} {name}" for name, count in counts.items() if count) or "none"
 
 
 def timeline(steps: list[dict[str, Any]], depth: int = 0) -> None:
@@ -145,7 +212,7 @@ def timeline(steps: list[dict[str, Any]], depth: int = 0) -> None:
 def line(text: str) -> None:
     from rich.text import Text
 
-    _console(False).print(Text(safe(text)), highlight=False)
+    _console(False).print(Text(safe(text)), highlight=False, soft_wrap=False)  # wrapped to the terminal
 
 
 def note(text: str) -> None:

@@ -51,6 +51,7 @@ def tick(
         output.table(
             report.due,
             ["id", "sequence", "email", "step", "type", "due"],
+            optional=["type", "sequence"],
             title="due now",
             empty="nothing due",
         )

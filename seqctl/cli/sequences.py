@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -161,29 +161,31 @@ def stats(
         output.print_json(data)
         return
     for item in data:
+        counts = dict(item["enrollments"])
+        total = counts.pop("total")
+        state = "" if item["status"] == "active" else f", {item['status']}"
         output.line(
-            f"{item['sequence']} (v{item['version']}): enrollments {item['enrollments']}; exits {item['exits'] or '{}'}"
+            f"{item['sequence']} (v{item['version']}{state}): {total} enrollment(s): {output.words(counts)}"
+            + (f"; exits: {output.words(item['exits'])}" if item["exits"] else "")
         )
         rows = []
         for step in item["steps"]:
-            rows.append({**step, "variant": ""})
-            rows.extend({"step": "", "type": "", **v} for v in step.get("variants", []))
-        output.table(
-            rows,
-            [
-                "step",
-                "type",
-                "variant",
-                "sent",
-                "opened",
-                "clicked",
-                "replied",
-                "bounced",
-                "opened_rate",
-                "replied_rate",
-                "outcomes",
-            ],
-        )
+            rows.append(_stats_row(step, step["step"] + (" (removed)" if step.get("removed") else "")))
+            rows.extend(_stats_row(v, f"  {v['variant']}") for v in step.get("variants", []))
+        output.table(rows, ["step", "type", "sent", "opened", "clicked", "replied", "bounced", "outcomes"],
+                     optional=["clicked", "type"])  # fmt: skip
+
+
+def _stats_row(counts: dict[str, Any], name: str) -> dict[str, Any]:
+    """One line of the stats table: counts with their rate ("12 (40.0%)"), outcomes in words."""
+    row: dict[str, Any] = {"step": name, "type": counts.get("type", "variant")}
+    if "sent" in counts:
+        row["sent"] = counts["sent"]
+        for kind in ("opened", "clicked", "replied", "bounced"):
+            rate = counts.get(f"{kind}_rate")
+            row[kind] = f"{counts[kind]}" + (f" ({rate:.0%})" if rate else "")
+    row["outcomes"] = output.words(counts["outcomes"]) if counts.get("outcomes") else ""
+    return row
 
 
 @app.command()
@@ -220,3 +222,31 @@ def archive(sequence: Annotated[str, typer.Argument(help="Sequence key.")]) -> N
 
     ended = archive_sequence(database(), sequence, now=now())
     output.note(f"sequence {sequence}: archived; {ended} open enrollment(s) exited")
+
+
+@app.command("test-send")
+def test_send(
+    sequence: Annotated[str, typer.Argument(help="Sequence key.")],
+    step: Annotated[str, typer.Argument(help="The email step to send.")],
+    to: Annotated[str, typer.Option("--to", help="Where to send it (you).")] = "",
+    email: Annotated[
+        str | None, typer.Option("--email", help="Render it for this contact (default: a sample contact).")
+    ] = None,
+    variant: Annotated[str | None, typer.Option("--variant", help="This variant (default: the first).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Send one email step to yourself now, through the sequence's mailbox, rendered for a
+    contact; the subject starts with [test]. Nothing else changes: no enrollment, no limit,
+    no statistic, and a reply to it is not taken for a reply to the sequence.
+
+    Example: seqctl test-send cold-outreach intro --to me@example.com --email ada@example.com
+    """
+    from seqctl.services.test_send import test_send as send_test
+
+    if not to:
+        raise InvalidInput("say where to send it: --to ADDR")
+    sent = send_test(database(), sequence, step, to=to, email=email, variant_id=variant, now=now())
+    if as_json:
+        output.print_json(sent)
+        return
+    output.note(f"sent {sent['subject']!r} to {sent['to']} through mailbox {sent['mailbox']} ({sent['message_id']})")

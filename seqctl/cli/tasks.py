@@ -31,7 +31,8 @@ def tasks(
 
     rows = task_report(database(), owner=owner, include_closed=include_closed)
     columns = ["id", "due", "owner", "kind", "email", "sequence", "step", "note", "status"]
-    output.listing(rows, columns, as_json=as_json, empty="no open tasks")
+    optional = ["status", "sequence", "step", "owner", "kind"]  # left out first on a narrow terminal
+    output.listing(rows, columns, as_json=as_json, empty="no open tasks", optional=optional)
 
 
 TaskId = Annotated[int, typer.Argument(min=1, max=MAX_ID, help="Task id.")]

@@ -50,6 +50,19 @@ def new_message_id(sender: str) -> str:
     return f"<{secrets.token_hex(16)}@{domain}>"
 
 
+# A test send's Message-ID starts so (`seqctl test-send`): a reply or bounce that refers
+# to it is never taken for one to a sequence's email.
+TEST_MESSAGE_ID_PREFIX = "<seqctl-test."
+
+
+def test_message_id(sender: str) -> str:
+    return new_message_id(sender).replace("<", TEST_MESSAGE_ID_PREFIX, 1)
+
+
+def is_test_message_id(message_id: str) -> bool:
+    return message_id.startswith(TEST_MESSAGE_ID_PREFIX)
+
+
 def thread_subject(first_subject: str) -> str:
     """`Re: ` plus the thread's first subject, never `Re: Re:`."""
     subject = first_subject.strip()

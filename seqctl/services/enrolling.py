@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from seqctl import settings
 from seqctl.engine.schedule import calendars_for, sequence_start, step_due_at
 from seqctl.errors import InvalidInput, NotFound
 from seqctl.services.catalog import Catalog
@@ -119,7 +120,7 @@ def _enroll_chunk(
         s.record.id for s in catalog.sequences.values() if s.model.exclusive and s.record.id != sequence_id
     ]
     elsewhere = enrollment_store.open_in(tx, exclusive, ids) if sequence.exclusive else {}
-    suppressed = activity.suppressions_among(tx, [contact.email for contact in contacts])
+    suppressed = activity.suppressions_among(tx, [contact.email for contact in contacts], settings.tracking_secret())
     held = loaded.record.status == SequenceStatus.PAUSED
     calendar_for = calendars_for(sequence, catalog.mailbox_for(sequence))
     first_due: dict[tuple[int, datetime], datetime] = {}

@@ -20,6 +20,7 @@ from datetime import date, datetime, time
 from pathlib import Path
 
 from seqctl import settings
+from seqctl.delivery.message import is_test_message_id
 from seqctl.delivery.pool import tls_policy
 from seqctl.errors import InvalidInput
 from seqctl.inbound.classify import (
@@ -223,6 +224,8 @@ def _match(
     reports on: through those Message-IDs, else its sender (a bounce: the bounced address)
     when that contact has an open enrollment in a sequence sending from this mailbox (any
     mailbox when none is named)."""
+    if any(is_test_message_id(message_id) for message_id in found.refers_to):
+        return None, None  # an answer to `seqctl test-send`: about no contact, whoever sent it
     for message_id in found.refers_to:
         message = sends.by_message_id(tx, message_id)
         if message is not None:

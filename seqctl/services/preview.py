@@ -69,6 +69,7 @@ def preview(
     calendar = calendar_for(sequence, mailbox, fields, address)
     walker = _Walker(catalog, sequence, mailbox, calendar, address, fields, tags, enrollment_id)
     first = sequence.steps[0]
+    start = start.replace(microsecond=0)  # a timeline in whole seconds, whatever the clock read
     begins = max(start, sequence_start(sequence, calendar) or start)
     try:
         first_due = step_due_at(sequence, calendar, first.id, begins)

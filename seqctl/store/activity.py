@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, or_, select, update
 
+from seqctl.erasure import address_digest
 from seqctl.store import bulk
 from seqctl.store.db import insert_for
 from seqctl.store.records import Event, Execution, Task
@@ -141,42 +142,43 @@ def events_for_contact(tx: Connection, contact_id: int) -> list[Event]:
     return [Event(*row) for row in rows]
 
 
-# What suppresses an address: the address itself, or a suppressed domain it is at.
+# What suppresses an address: the address itself, a suppressed domain it is at, or the
+# keyed digest an erased address left (see `seqctl.erasure`).
 COVERS = or_(
     SUP.c.value == bindparam("b_address"),
     (SUP.c.value == bindparam("b_domain")) & (SUP.c.kind == "domain"),
+    SUP.c.value == bindparam("b_erased"),
 )
 _SUPPRESSION = select(SUP.c.value, SUP.c.reason).where(COVERS)
 
 
-def suppression_params(email: str) -> dict[str, str]:
-    return {"b_address": email.lower(), "b_domain": email.rsplit("@", 1)[-1].lower()}
+def suppression_params(email: str, key: str | None) -> dict[str, str]:
+    """The parameters of `COVERS`; without the key, no erased address is recognised."""
+    return {
+        "b_address": email.lower(),
+        "b_domain": email.rsplit("@", 1)[-1].lower(),
+        "b_erased": address_digest(email, key) if key else "",
+    }
 
 
-def suppression_for(tx: Connection, email: str) -> tuple[str, str] | None:
+def suppression_for(tx: Connection, email: str, key: str | None) -> tuple[str, str] | None:
     """(value, reason) of the suppression covering this address or its domain, if any."""
-    row = tx.execute(_SUPPRESSION, suppression_params(email)).first()
+    row = tx.execute(_SUPPRESSION, suppression_params(email, key)).first()
     return (row.value, row.reason) if row else None
 
 
-def suppressions_among(tx: Connection, emails: Sequence[str]) -> dict[str, tuple[str, str]]:
-    """(value, reason) of the suppression covering each of these addresses that has one."""
+def suppressions_among(tx: Connection, emails: Sequence[str], key: str | None) -> dict[str, tuple[str, str]]:
+    """(value, reason) of the suppression covering each of these addresses that has one
+    (`COVERS`, for many addresses at once)."""
     found: dict[str, tuple[str, str]] = {}
-    domains = {email: email.rsplit("@", 1)[-1].lower() for email in emails}
-    for start in range(0, len(emails), 5000):
-        chunk = [email.lower() for email in emails[start : start + 5000]]
-        wanted = set(chunk) | {domains[e] for e in emails[start : start + 5000]}
-        rows = tx.execute(
-            select(SUP.c.value, SUP.c.kind, SUP.c.reason).where(SUP.c.value.in_(sorted(wanted)))
-        )
+    for start in range(0, len(emails), 3000):
+        params = {email: suppression_params(email, key) for email in emails[start : start + 3000]}
+        wanted = {value for p in params.values() for value in p.values() if value}
+        rows = tx.execute(select(SUP.c.value, SUP.c.kind, SUP.c.reason).where(SUP.c.value.in_(sorted(wanted))))
         by_value = {row.value: row for row in rows}
-        for email in emails[start : start + 5000]:
-            row = by_value.get(email.lower())
-            if (
-                row is None
-                and (domain := by_value.get(domains[email])) is not None
-                and domain.kind == "domain"
-            ):
+        for email, p in params.items():
+            row = by_value.get(p["b_address"]) or by_value.get(p["b_erased"])
+            if row is None and (domain := by_value.get(p["b_domain"])) is not None and domain.kind == "domain":
                 row = domain
             if row is not None:
                 found[email] = (row.value, row.reason)

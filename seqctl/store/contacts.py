@@ -62,15 +62,23 @@ def by_id(tx: Connection, contact_id: int) -> Contact | None:
 
 
 def by_tag(tx: Connection, tag: str) -> list[Contact]:
-    ids = [
-        row[0] for row in tx.execute(select(T.c.contact_id).where(T.c.tag == tag).order_by(T.c.contact_id))
-    ]
-    rows: Any = (
-        tx.execute(select(C.c.id, C.c.email, C.c.fields).where(C.c.id.in_(ids)).order_by(C.c.id))
-        if ids
-        else []
-    )
-    tags = _tags(tx, ids)
+    rows = tx.execute(
+        select(C.c.id, C.c.email, C.c.fields)
+        .select_from(C.join(T, T.c.contact_id == C.c.id))
+        .where(T.c.tag == tag)
+        .order_by(C.c.id)
+    ).all()
+    tags = _tags(tx, [row.id for row in rows])
+    return [Contact(row.id, row.email, dict(row.fields), tags.get(row.id, ())) for row in rows]
+
+
+def listing(tx: Connection, *, tag: str | None, limit: int | None) -> list[Contact]:
+    """Contacts by address (erased ones left out), with a tag or all."""
+    query = select(C.c.id, C.c.email, C.c.fields).where(C.c.email.not_like("erased:%"))
+    if tag is not None:
+        query = query.where(C.c.id.in_(select(T.c.contact_id).where(T.c.tag == tag)))
+    rows = tx.execute(query.order_by(C.c.email).limit(limit)).all()
+    tags = _tags(tx, [row.id for row in rows])
     return [Contact(row.id, row.email, dict(row.fields), tags.get(row.id, ())) for row in rows]
 
 
@@ -133,7 +141,9 @@ def upsert_many(
 
 
 def load_many(tx: Connection, ids: list[int]) -> dict[int, Contact]:
-    rows = tx.execute(select(C.c.id, C.c.email, C.c.fields).where(C.c.id.in_(ids)))
+    rows: list[Any] = []
+    for start in range(0, len(ids), 5000):  # Postgres takes at most 65,535 parameters
+        rows += tx.execute(select(C.c.id, C.c.email, C.c.fields).where(C.c.id.in_(ids[start : start + 5000]))).all()
     tags = _tags(tx, ids)
     return {row.id: Contact(row.id, row.email, dict(row.fields), tags.get(row.id, ())) for row in rows}
 

@@ -29,7 +29,7 @@ from seqctl.states import COUNTED_SENDS, RETRYABLE_SENDS, BounceKind, EventType,
 from seqctl.store import activity
 from seqctl.store.columns import UTCDateTime
 from seqctl.store.records import Message
-from seqctl.store.tables import EventRow, MailboxRow, MessageRow, table_of
+from seqctl.store.tables import EnrollmentRow, EventRow, MailboxRow, MessageRow, SequenceRow, table_of
 
 MSG = table_of(MessageRow)
 M = table_of(MailboxRow)
@@ -41,6 +41,8 @@ _COLUMNS = [
     MSG.c.recipient, MSG.c.subject, MSG.c.variant, MSG.c.raw, MSG.c.status, MSG.c.attempts,
     MSG.c.last_error, MSG.c.created_at, MSG.c.sent_at,
 ]  # fmt: skip
+# What `seqctl sends` lists: what left, or may have.
+WENT_OUT = (SendStatus.SENT, SendStatus.UNKNOWN, SendStatus.SENDING)
 # Built once: every inbound message and provider event looks its Message-ID up.
 _BY_MESSAGE_ID = select(*_COLUMNS).where(MSG.c.message_id == bindparam("message_id"))
 
@@ -135,6 +137,7 @@ def begin_send(
     variant: str | None,
     raw: str,
     now: datetime,
+    erasure_key: str | None,
 ) -> int | None:
     """Record the intent to send, or None when the recipient is suppressed; the unique
     (enrollment, step) key refuses a second intent."""
@@ -144,19 +147,21 @@ def begin_send(
             "enrollment_id": enrollment_id, "step_id": step_id, "message_id": message_id,
             "mailbox_key": mailbox_key, "recipient": recipient, "subject": subject, "variant": variant,
             "raw": raw, "status": SendStatus.SENDING, "attempts": 1, "created_at": now,
-            **activity.suppression_params(recipient),
+            **activity.suppression_params(recipient, erasure_key),
         },
     ).scalar()  # fmt: skip
 
 
-def retry_send(tx: Connection, row_id: int, *, recipient: str, raw: str, subject: str, now: datetime) -> bool:
+def retry_send(
+    tx: Connection, row_id: int, *, recipient: str, raw: str, subject: str, now: datetime, erasure_key: str | None
+) -> bool:
     """Turn a send that certainly did not happen back into an intent (new attempt), unless
     the recipient is suppressed by now."""
     result = tx.execute(
         update(MSG)
         .where(MSG.c.id == row_id, MSG.c.status.in_(RETRYABLE_SENDS), ~exists().where(activity.COVERS))
         .values(status=SendStatus.SENDING, attempts=MSG.c.attempts + 1, raw=raw, subject=subject, created_at=now),
-        activity.suppression_params(recipient),
+        activity.suppression_params(recipient, erasure_key),
     )
     return result.rowcount == 1
 
@@ -247,3 +252,35 @@ def reputation(
     ).where(ev.c.message_id.in_(select(recent.c.message_id)))
     bounced, complained = tx.execute(counted).one()
     return sends, int(bounced), int(complained)
+
+
+def went_out(
+    tx: Connection,
+    *,
+    since: datetime,
+    until: datetime,
+    mailbox_key: str | None,
+    sequence_id: int | None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """Emails sent (or of unknown outcome) in [since, until), newest first, with their
+    sequence; when: sent_at, else when the attempt began."""
+    enrollments, sequences = table_of(EnrollmentRow), table_of(SequenceRow)
+    at = func.coalesce(MSG.c.sent_at, MSG.c.created_at)
+    query = (
+        select(
+            MSG.c.id, at.label("at"), MSG.c.mailbox_key, MSG.c.recipient, sequences.c.key.label("sequence"),
+            MSG.c.step_id, MSG.c.variant, MSG.c.subject, MSG.c.message_id, MSG.c.status,
+        )
+        .select_from(MSG.join(enrollments, enrollments.c.id == MSG.c.enrollment_id).join(
+            sequences, sequences.c.id == enrollments.c.sequence_id))
+        .where(MSG.c.status.in_(WENT_OUT), at >= since, at < until)
+        .order_by(at.desc(), MSG.c.id.desc())
+        .limit(limit)
+    )  # fmt: skip
+    if mailbox_key is not None:
+        query = query.where(MSG.c.mailbox_key == mailbox_key)
+    if sequence_id is not None:
+        query = query.where(enrollments.c.sequence_id == sequence_id)
+    as_time = UTCDateTime().process_result_value
+    return [{**row._mapping, "at": as_time(row.at, None)} for row in tx.execute(query)]

@@ -164,7 +164,7 @@ def test_import_names_sequences_the_files_do_not_contain_and_prune_archives_them
     cli.ok("enroll", "news", "--email", "a@x.com", now=T0)
     without_news = FILE[: FILE.index("  - key: news")]
     smaller = write(tmp_path / "smaller.yaml", without_news)
-    plan = cli.ok("import", str(smaller)).stdout
+    plan = " ".join(cli.ok("import", str(smaller)).stdout.split())  # lines wrap at the terminal's width
     assert "sequence news: not in files (left alone (1 open enrollment(s)); --prune archives it)" in plan
     assert [s["status"] for s in cli.ok("sequences", "--json").json() if s["key"] == "news"] == ["active"]
     dry = cli.ok("import", str(smaller), "--prune", "--dry-run", "--json").json()
@@ -208,3 +208,20 @@ def test_enrollments_lists_finished_ones_and_filters(cli: Cli, tmp_path: Path) -
     bad = cli("enrollments", "--status", "done")
     assert bad.code == 2 and "not one of" in bad.stderr
     assert "a@x.com" in cli.ok("enrollments", "news").stdout
+
+
+def test_stats_keep_a_step_that_a_re_import_removed(cli: Cli, tmp_path: Path) -> None:
+    setup(cli, tmp_path, "a@x.com")
+    cli.ok("enroll", "cold", "--email", "a@x.com", now=T0)
+    cli.ok("tick", "--now", T0)
+    without_hello = FILE.replace('      - {id: hello, type: email, subject: "Hello {{ contact.email }}", body: "one"}\n', "")
+    without_hello = without_hello.replace("thread: true, ", 'subject: "Bump", ')
+    cli.ok("import", str(write(tmp_path / "v2.yaml", without_hello)))
+    [stats] = cli.ok("stats", "cold", "--json").json()
+    steps = {s["step"]: s for s in stats["steps"]}
+    assert steps["hello"]["removed"] is True and steps["hello"]["sent"] == 1
+    assert "removed" not in steps["call"] and stats["version"] == 2
+    assert "hello (removed)" in cli.ok("stats", "cold").stdout
+    # Put back, it is a step again.
+    cli.ok("import", str(tmp_path / "s.yaml"))
+    assert "removed" not in cli.ok("stats", "cold", "--json").json()[0]["steps"][0]

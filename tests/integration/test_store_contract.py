@@ -96,7 +96,7 @@ def test_claims_of_two_hosts_at_once_never_overlap(store: Any) -> None:
 def begin(tx: Any, enrollment_id: int, recipient: str, message_id: str = "<m1@example.com>") -> int | None:
     return sends.begin_send(
         tx, enrollment_id=enrollment_id, step_id="one", message_id=message_id, mailbox_key="ada",
-        recipient=recipient, subject="Hi", variant=None, raw="raw", now=NOW,
+        recipient=recipient, subject="Hi", variant=None, raw="raw", now=NOW, erasure_key=None,
     )  # fmt: skip
 
 
@@ -118,12 +118,12 @@ def test_only_a_certainly_unsent_send_is_tried_again_and_only_at_its_own_attempt
     with store.write() as tx:
         row_id = begin(tx, c.enrollment_id, "p0@example.org")
         assert row_id is not None
-        assert not sends.retry_send(tx, row_id, recipient="p0@example.org", raw="r", subject="s", now=NOW)
+        assert not sends.retry_send(tx, row_id, recipient="p0@example.org", raw="r", subject="s", now=NOW, erasure_key=None)
         assert sends.settle_send(tx, row_id, "not_sent", now=NOW, attempt=1)
-        assert sends.retry_send(tx, row_id, recipient="p0@example.org", raw="r2", subject="s", now=NOW)
+        assert sends.retry_send(tx, row_id, recipient="p0@example.org", raw="r2", subject="s", now=NOW, erasure_key=None)
         assert not sends.settle_send(tx, row_id, "sent", now=NOW, attempt=1)  # a stale tick's attempt
         assert sends.settle_send(tx, row_id, "unknown", now=NOW, attempt=2)
-        assert not sends.retry_send(tx, row_id, recipient="p0@example.org", raw="r", subject="s", now=NOW)
+        assert not sends.retry_send(tx, row_id, recipient="p0@example.org", raw="r", subject="s", now=NOW, erasure_key=None)
 
 
 def test_suppression_is_checked_by_the_statement_that_writes_the_intent(store: Any) -> None:
@@ -136,7 +136,7 @@ def test_suppression_is_checked_by_the_statement_that_writes_the_intent(store: A
         row_id = begin(tx, second.enrollment_id, "p1@example.org", "<m4@example.com>")
         assert row_id is not None and sends.settle_send(tx, row_id, "retry", now=NOW, attempt=1)
         activity.suppress(tx, "p1@example.org", "address", "bounced", NOW)
-        assert not sends.retry_send(tx, row_id, recipient="p1@example.org", raw="r", subject="s", now=NOW)
+        assert not sends.retry_send(tx, row_id, recipient="p1@example.org", raw="r", subject="s", now=NOW, erasure_key=None)
 
 
 def test_mailbox_usage_counts_what_left_or_may_have(store: Any) -> None:

@@ -177,17 +177,17 @@ class SendPipeline:
         if prepared.row_id is not None:
             retried = sends.retry_send(
                 tx, prepared.row_id, recipient=work.contact.email, raw=prepared.raw,
-                subject=prepared.subject, now=now,
+                subject=prepared.subject, now=now, erasure_key=self.batch.secret,
             )  # fmt: skip
             return prepared.row_id if retried else None
         return sends.begin_send(
             tx, enrollment_id=work.id, step_id=prepared.step.id, message_id=prepared.message_id,
             mailbox_key=prepared.mailbox.key, recipient=work.contact.email, subject=prepared.subject,
-            variant=prepared.variant, raw=prepared.raw, now=now,
+            variant=prepared.variant, raw=prepared.raw, now=now, erasure_key=self.batch.secret,
         )  # fmt: skip
 
     def _exit_suppressed(self, tx: Tx, work: Work) -> None:
-        suppressed = activity.suppression_for(tx, work.contact.email)
+        suppressed = activity.suppression_for(tx, work.contact.email, self.batch.secret)
         if suppressed is None:  # the earlier attempt's row was resolved meanwhile
             raise RuntimeError("the send's earlier attempt changed while this tick held it")
         value, why = suppressed
