@@ -71,9 +71,10 @@ def bench_bulk(db_factory: Any, n: int, repeat: int) -> dict[str, Any]:
 
 
 def bench_held_by_limit(db_factory: Any, n: int, repeat: int) -> dict[str, Any]:
-    """Ticks when N emails are due and the mailbox may send 200 a day: the first (sends the
-    200, leaves the rest) and a later one (the limit reached), whole process each."""
-    firsts, laters, claimed = [], [], []
+    """Ticks when N emails are due and the mailbox may send 200 a day, whole process each:
+    the first (sends the 200, claims no more), the next (finds the limit reached and defers
+    the rest together) and a later one (nothing of it due)."""
+    firsts, nexts, laters, claimed = [], [], [], []
     for _ in range(repeat):
         with db_factory() as (db, workdir):
             populate(db, workdir, idle=0, emails=n)
@@ -81,13 +82,18 @@ def bench_held_by_limit(db_factory: Any, n: int, repeat: int) -> dict[str, Any]:
             limited.write_text(SEQUENCES.replace('    from: "Bench <bench@example.com>"\n', '    from: "Bench <bench@example.com>"\n    limits: {per_day: 200}\n'))
             seqctl(db, "import", str(limited))
             env = {"SEQCTL_OUTBOX": str(workdir / "outbox"), "SEQCTL_SMTP_URL": ""}
-            wall, report, _ = seqctl(db, "tick", "--now", NOW.isoformat(), "--json", env=env)
-            assert report["sent"] == 200, report
-            firsts.append(wall)
-            wall, report, _ = seqctl(db, "tick", "--now", NOW.replace(minute=1).isoformat(), "--json", env=env)
-            laters.append(wall)
-            claimed.append(report["claimed"])
-    return {"n": n, "first_tick_s": round(median(firsts), 3), "held_tick_s": round(median(laters), 3), "claimed": max(claimed)}
+            walls, reports = [], []
+            for minute in range(3):
+                wall, report, _ = seqctl(db, "tick", "--now", NOW.replace(minute=minute).isoformat(), "--json", env=env)
+                walls.append(wall)
+                reports.append(report)
+            assert reports[0]["sent"] == 200 and reports[1]["deferred"] == n - 200, reports
+            firsts.append(walls[0])
+            nexts.append(walls[1])
+            laters.append(walls[2])
+            claimed.append(max(r["claimed"] for r in reports[1:]))
+    return {"n": n, "first_tick_s": round(median(firsts), 3), "next_tick_s": round(median(nexts), 3),
+            "later_tick_s": round(median(laters), 3), "claimed": max(claimed)}  # fmt: skip
 
 
 def _write(path: Path, text: str) -> Path:
@@ -104,14 +110,15 @@ def main() -> None:
     backends: list[tuple[str, Any]] = [("sqlite", sqlite_db)]
     if args.postgres:
         backends.append(("postgres", lambda: postgres_db(args.postgres)))
-    print("| backend | N | contacts import | enroll --csv | enroll --tag | first tick at per_day 200 | later tick, all held | its claims |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| backend | N | contacts import | enroll --csv | enroll --tag | per_day 200: first tick | next tick (defers the rest) | later tick | claims after the first |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for name, factory in backends:
         for n in (int(s) for s in args.sizes.split(",")):
             bulk = bench_bulk(factory, n, args.repeat)
             held = bench_held_by_limit(factory, n, args.repeat)
             print(f"| {name} | {n:,} | {bulk['contacts_import_per_s']:,}/s | {bulk['enroll_csv_per_s']:,}/s | "
-                  f"{bulk['enroll_tag_per_s']:,}/s | {held['first_tick_s']} s | {held['held_tick_s']} s | {held['claimed']:,} |", flush=True)  # fmt: skip
+                  f"{bulk['enroll_tag_per_s']:,}/s | {held['first_tick_s']} s | {held['next_tick_s']} s | {held['later_tick_s']} s | "
+              f"{held['claimed']:,} |", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -43,6 +43,7 @@ class Room:
     sendable: int | None
     why: str | None = None
     waiting: WaitingReason = WaitingReason.LIMIT  # what `queue` calls the wait when none may go
+    until: datetime | None = None  # when a limit that holds it frees
 
 
 def limit_state(tx: Tx, mailbox: Mailbox, now: datetime) -> tuple[int | None, tuple[datetime, str] | None]:
@@ -75,7 +76,7 @@ def rooms(tx: Tx, catalog: Catalog, now: datetime) -> dict[str, Room]:
             found[key] = Room(0, f"mailbox {key} {state}: {why}", WaitingReason.MAILBOX)
             continue
         room, hold = limit_state(tx, mailbox, now)
-        found[key] = Room(room, hold[1] if hold else None)
+        found[key] = Room(room, hold[1], until=hold[0]) if hold else Room(room)
     return found
 
 

@@ -53,11 +53,13 @@ def why_waiting(catalog: Catalog, e: Enrollment, now: datetime, rooms: dict[str,
         return "not scheduled"
     if e.next_run_at <= now:
         return _held(catalog, e, rooms or {}) or "due now"
-    if e.step_due_at and e.next_run_at > e.step_due_at:
+    if e.leased_until is not None and e.leased_until > now:
         return "claimed by a running tick"
     sequence = catalog.by_id[e.sequence_id].model
     step = sequence.step(e.current_step) if e.current_step in sequence.step_ids() else None
-    if step is not None and isinstance(step, EmailStep) and step.wait is None and step.at is None:
+    if isinstance(step, EmailStep) and (
+        (step.wait is None and step.at is None) or (e.step_due_at and e.next_run_at > e.step_due_at)
+    ):
         return "outside the send window"
     if step is not None and step.wait is not None:
         return f"wait {step.wait}" + (f" then {step.at:%H:%M}" if step.at else "")

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from seqctl import settings
 from seqctl.services.tick_report import TickReport
-from seqctl.store.claims import Steps, any_due, claim_due
+from seqctl.store.claims import Steps, any_due, claim_due, defer_due
 from seqctl.store.db import Database
 
 if TYPE_CHECKING:
@@ -78,6 +78,9 @@ class Tick:
         )  # fmt: skip
         try:
             plan = runner.claim_plan()
+            for steps, until, why in plan.deferred:
+                with self.db.write() as tx:
+                    self.report.deferred += defer_due(tx, steps, now=self.now, until=until, why=why)
             remaining = self._claim_and_run(runner, limit, skip=plan.held + [pair for steps, _ in plan.limited for pair in steps])
             for steps, room in plan.limited:  # a mailbox's emails, no more than it may send
                 if remaining is not None:

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Integer, String, and_, column, not_, or_, select, table, text, update
 
-from seqctl.states import RUNNABLE, status_in_sql
+from seqctl.states import RUNNABLE, WaitingReason, status_in_sql
 from seqctl.store.columns import UTCDateTime
 from seqctl.store.records import Claim
 
@@ -32,6 +32,8 @@ _enrollments = table(
     column("last_ran_at", UTCDateTime()),
     column("leased_until", UTCDateTime()),
     column("lease_token", Integer),
+    column("waiting_on", String),
+    column("last_error", String),
 )
 
 
@@ -80,6 +82,18 @@ def claim_due(
         .returning(e.id, e.lease_token)
     )
     return sorted((Claim(row[0], row[1]) for row in result), key=lambda c: c.enrollment_id)
+
+
+def defer_due(tx: Connection, steps: Steps, *, now: datetime, until: datetime, why: str) -> int:
+    """Defer every due enrollment on these steps to `until` (a limit holds their mailbox):
+    one statement over the due index, not a claim and a write per enrollment."""
+    e = _enrollments.c
+    result = tx.execute(
+        update(_enrollments)
+        .where(text(RUNNABLE_SQL), e.next_run_at <= now, _on(steps))
+        .values(next_run_at=until, waiting_on=WaitingReason.LIMIT, last_error=why)
+    )
+    return result.rowcount
 
 
 def _on(steps: Steps) -> Any:

@@ -23,7 +23,7 @@ _COLUMNS = [
     E.c.id, E.c.sequence_id, S.c.key, E.c.contact_id, C.c.email, E.c.status, E.c.current_step,
     E.c.step_due_at, E.c.next_run_at, E.c.waiting_on, E.c.lease_token, E.c.attempts, E.c.owner,
     E.c.exit_reason, E.c.exit_detail, E.c.last_error, E.c.started_at, E.c.last_ran_at,
-    E.c.finished_at, E.c.created_at,
+    E.c.finished_at, E.c.created_at, E.c.leased_until,
 ]  # fmt: skip
 
 

@@ -37,6 +37,7 @@ class Enrollment:
     last_ran_at: datetime | None
     finished_at: datetime | None
     created_at: datetime
+    leased_until: datetime | None = None  # while a tick holds it
 
 
 @dataclass(frozen=True)

@@ -38,13 +38,17 @@ def test_a_tick_claims_no_more_of_a_mailboxs_emails_than_it_may_send(
     first = cli.ok("tick", "--json", now="2026-11-23T10:00:00Z").json()
     assert (first["sent"], first["claimed"]) == (4, 4)  # three of ada's, and bob's one
     again = cli.ok("tick", "--json", now="2026-11-23T10:01:00Z").json()
-    assert (again["sent"], again["claimed"]) == (0, 0)
+    assert (again["sent"], again["claimed"], again["deferred"]) == (0, 0, 17)
+    later_again = cli.ok("tick", "--json", now="2026-11-23T10:02:00Z").json()
+    assert (later_again["claimed"], later_again["deferred"]) == (0, 0)  # nothing of it is even due
     # What else is due still runs: the action steps after the three sends.
     later = cli.ok("tick", "--json", now="2026-11-23T11:00:00Z").json()
     assert (later["sent"], later["actions"], later["claimed"]) == (0, 3, 3)
-    queue = cli.ok("queue", "s", "--due", "--json", now="2026-11-23T11:00:00Z").json()
-    assert len(queue) == 17
-    assert {q["why"] for q in queue} == {
+    # Held until midnight: deferred together at the first tick that found the limit reached.
+    assert cli.ok("queue", "s", "--due", "--json", now="2026-11-23T11:00:00Z").json() == []
+    held = [q for q in cli.ok("queue", "s", "--json", now="2026-11-23T11:00:00Z").json() if q["step"] == "e"]
+    assert len(held) == 17 and {q["next_run_at"][:19] for q in held} == {"2026-11-24T00:00:00"}
+    assert {q["why"] for q in held} == {
         "held by a mailbox limit (mailbox ada: per_day 3 reached; frees at 2026-11-24 00:00 UTC)"
     }
     next_day = cli.ok("tick", "--json", now="2026-11-24T00:00:00Z").json()
@@ -73,3 +77,29 @@ def test_min_gap_tolerates_crons_start_jitter(cli: Cli, tmp_path: Path, outbox: 
     ]
     assert sent == [1, 1, 1, 0]  # 56 s and 59 s after the last send go; 33 s does not
     assert len(outbox_messages(outbox)) == 3
+
+
+def test_an_email_held_past_its_window_waits_for_the_window(cli: Cli, tmp_path: Path, outbox: Path) -> None:
+    """per_day frees at midnight, but the sequence sends 09:00-17:00: the held emails go at
+    09:00, not at midnight."""
+    spec = """\
+mailboxes:
+  - {key: ada, from: "Ada <ada@example.com>", limits: {per_day: 1}}
+sequences:
+  - key: s
+    mailbox: ada
+    calendar: {timezone: UTC, window: {start: "09:00", end: "17:00"}}
+    steps:
+      - {id: e, type: email, subject: "x", body: "y"}
+"""
+    cli.ok("import", str(write(tmp_path / "s.yaml", spec)))
+    cli.ok("contacts", "import", str(write(tmp_path / "c.csv", "email\na@x.com\nb@x.com\n")))
+    cli.ok("enroll", "s", "--email", "a@x.com", "--email", "b@x.com", now="2026-11-23T10:00:00Z")
+    assert cli.ok("tick", "--json", now="2026-11-23T10:00:00Z").json()["sent"] == 1
+    cli.ok("tick", "--json", now="2026-11-23T10:01:00Z")
+    midnight = cli.ok("tick", "--json", now="2026-11-24T00:00:00Z").json()
+    assert midnight["sent"] == 0 and midnight["deferred"] == 1
+    [waiting] = cli.ok("queue", "--json", now="2026-11-24T00:00:00Z").json()
+    assert waiting["next_run_at"].startswith("2026-11-24T09:00:00") and waiting["why"] == "outside the send window"
+    assert cli.ok("tick", "--json", now="2026-11-24T09:00:00Z").json()["sent"] == 1
+    assert len(outbox_messages(outbox)) == 2

@@ -99,7 +99,7 @@ class Batch:
             next_run_at=until,
             waiting_on=waiting_on,
             leased_until=None,
-            last_error=why if waiting_on in (WaitingReason.MAILBOX, WaitingReason.CONFIG) else None,
+            last_error=why if waiting_on in (WaitingReason.MAILBOX, WaitingReason.CONFIG, WaitingReason.LIMIT) else None,
         )
         work.counts["deferred"] += 1
         work.phase = STOPPED
@@ -107,6 +107,11 @@ class Batch:
     def hold_for_sequence(self, work: Work) -> None:
         """Its sequence is paused: no tick looks at it again until `resume SEQUENCE`."""
         work.update(next_run_at=None, waiting_on=WaitingReason.SEQUENCE, leased_until=None)
+        work.counts["deferred"] += 1
+        work.phase = STOPPED
+
+    def wait_for_window(self, work: Work, opens: datetime) -> None:
+        work.update(next_run_at=opens, waiting_on=None, leased_until=None, last_error=None)
         work.counts["deferred"] += 1
         work.phase = STOPPED
 

@@ -4,7 +4,7 @@ what is due to be sent, and again until nothing is left to run in this tick."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from seqctl.delivery.pool import TransportPool
 from seqctl.services.batch.commit import Commits
@@ -25,11 +25,18 @@ from seqctl.store.claims import Steps
 from seqctl.store.db import Database
 from seqctl.store.records import Claim, Task
 
+# A limit that frees sooner than this (min_gap) leaves its emails where they are; a longer
+# one (per_day, per_hour) has them deferred in one statement, so later ticks skip them
+# without even scanning them.
+DEFER_HELD_AFTER = timedelta(minutes=5)
+
 
 @dataclass
 class ClaimPlan:
     held: Steps = field(default_factory=list)  # email steps whose mailbox may send none now
     limited: list[tuple[Steps, int]] = field(default_factory=list)  # a mailbox's email steps, its room
+    # Email steps a limit holds for a while (per_day, per_hour): deferred together, until then, why.
+    deferred: list[tuple[Steps, datetime, str]] = field(default_factory=list)
 
 
 class BatchRunner:
@@ -71,6 +78,9 @@ class BatchRunner:
                 continue
             if mailbox_room.sendable == 0:
                 plan.held += steps
+                until, why = mailbox_room.until, mailbox_room.why
+                if until is not None and why is not None and until - self.batch.now >= DEFER_HELD_AFTER:
+                    plan.deferred.append((steps, until, why))
             else:
                 plan.limited.append((steps, mailbox_room.sendable))
         return plan

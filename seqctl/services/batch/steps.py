@@ -186,6 +186,11 @@ class StepInterpreter:
         if mailbox is None:
             batch.fail(work, step.id, f"mailbox {work.loaded.model.mailbox!r} is not imported")
             return
+        if work.calendar.next_opening(batch.now) > batch.now:
+            # Due while its window is closed (a limit or a paused mailbox held it past the
+            # window's end, a retry's backoff ended at night): it goes when the window opens.
+            batch.wait_for_window(work, work.calendar.due_at(batch.now, None, None, windowed=True))
+            return
         work.email_step = step
         work.phase = SENDING
 
