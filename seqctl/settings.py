@@ -20,7 +20,7 @@ def database_url(cli_value: str | None) -> str:
 def display_zone(cli_value: str | None) -> str:
     """The zone tables show times in: --tz, else SEQCTL_DISPLAY_TZ, else the machine's own
     (TZ, or the zone /etc/localtime links to), else UTC."""
-    from seqctl.spec.fields import check_timezone
+    from seqctl.zones import check_timezone
 
     chosen = cli_value or os.environ.get("SEQCTL_DISPLAY_TZ")
     if chosen:

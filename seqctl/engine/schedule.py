@@ -11,9 +11,9 @@ from typing import Any
 
 from seqctl.engine.calendar import HolidayRules, SendCalendar, parse_holidays
 from seqctl.engine.flow import following_step
-from seqctl.spec.fields import check_timezone
 from seqctl.spec.mailboxes import Mailbox
 from seqctl.spec.models import Calendar, EmailStep, Owner, Sequence
+from seqctl.zones import check_timezone
 
 
 def zone_name(sequence: Sequence, mailbox: Mailbox | None, contact_fields: Mapping[str, Any]) -> str:

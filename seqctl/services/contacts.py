@@ -10,9 +10,9 @@ from typing import Any
 from seqctl.errors import InvalidInput
 from seqctl.files import normalise_header, read_csv_records
 from seqctl.services.steps_done import Progress
-from seqctl.spec.fields import check_timezone
 from seqctl.store import contacts as contact_store
 from seqctl.store.db import Database
+from seqctl.zones import check_timezone
 
 # Contacts upserted per round of statements (and per step of a progress bar).
 CHUNK = 5000

@@ -13,13 +13,13 @@ from seqctl.errors import InvalidInput, NotFound
 from seqctl.services.catalog import Catalog
 from seqctl.services.contacts import normalise_email, read_csv
 from seqctl.services.steps_done import Progress
-from seqctl.spec.fields import check_timezone
 from seqctl.states import OPEN, EnrollmentStatus, ExitReason, SequenceStatus, WaitingReason
 from seqctl.store import activity
 from seqctl.store import contacts as contact_store
 from seqctl.store import enrollments as enrollment_store
 from seqctl.store.db import Database
 from seqctl.store.records import Contact, Enrollment
+from seqctl.zones import check_timezone
 
 
 @dataclass

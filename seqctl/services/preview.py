@@ -18,12 +18,12 @@ from seqctl.services.catalog import Catalog
 from seqctl.services.contacts import normalise_email
 from seqctl.services.progress import owner_of, template_context
 from seqctl.services.step_rules import EmailParts, email_variant, plan_task, render_email
-from seqctl.spec.fields import check_timezone
 from seqctl.spec.mailboxes import Mailbox
 from seqctl.spec.models import ActionStep, BranchStep, EmailStep, Sequence, TaskStep
 from seqctl.store import contacts as contact_store
 from seqctl.store import enrollments as enrollment_store
 from seqctl.store.db import Database
+from seqctl.zones import check_timezone
 
 # Enough for any real cadence; a `goto` loop with waits would otherwise go on forever.
 MAX_ENTRIES = 200

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from seqctl import settings
 from seqctl.services.tick_report import TickReport
-from seqctl.store.claims import Steps, any_due, claim_due, defer_due
+from seqctl.store.claims import Steps, any_due, claim_due, defer_due, hold_reasons
 from seqctl.store.db import Database
 
 if TYPE_CHECKING:
@@ -64,10 +64,8 @@ class Tick:
             return self._run(limit)
 
     def _run(self, limit: int | None) -> TickReport:
-        from seqctl.store import catalog as catalog_store
-
         with self.db.read() as tx:
-            self.report.paused_mailboxes = catalog_store.hold_reasons(tx)
+            self.report.paused_mailboxes = hold_reasons(tx)
             if not any_due(tx, now=self.now):
                 return self.report
         from seqctl.services.batch.runner import BatchRunner

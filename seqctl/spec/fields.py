@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 from datetime import time
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
@@ -69,17 +68,3 @@ def _percent(value: Any) -> Any:
 Percent = Annotated[float, BeforeValidator(_percent), Field(ge=0, le=100)]
 
 
-_ZONE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_+-]*(?:/[A-Za-z0-9_+-]+){0,2}$")
-
-
-def check_timezone(name: str) -> str:
-    """The name when it is an IANA zone; ValueError otherwise (never the zone files' path)."""
-    shown = name if len(name) <= 40 else name[:40] + "…"
-    problem = ValueError(f"unknown time zone {shown!r} (use an IANA name like Europe/Paris)")
-    if not isinstance(name, str) or len(name) > 64 or not _ZONE_NAME.match(name):
-        raise problem
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder of zones, like "America"
-        raise problem from None
-    return name

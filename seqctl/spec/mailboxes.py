@@ -9,7 +9,8 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from seqctl.spec.durations import Duration
-from seqctl.spec.fields import DurationField, Key, Percent, Strict, check_timezone
+from seqctl.spec.fields import DurationField, Key, Percent, Strict
+from seqctl.zones import check_timezone
 
 
 class Limits(Strict):

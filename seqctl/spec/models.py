@@ -20,8 +20,9 @@ from pydantic import (
 )
 
 from seqctl.spec.durations import Duration
-from seqctl.spec.fields import ClockTime, DurationField, Key, Strict, check_timezone
+from seqctl.spec.fields import ClockTime, DurationField, Key, Strict
 from seqctl.spec.mailboxes import ListUnsubscribe, Mailbox
+from seqctl.zones import check_timezone
 
 END = "end"  # where `next:` (or a branch) ends the enrollment; not a step id
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

@@ -70,12 +70,6 @@ def hold_mailbox(tx: Connection, key: str, reason: str, now: datetime) -> bool:
     return bool(held.rowcount)
 
 
-def hold_reasons(tx: Connection) -> dict[str, str]:
-    """Why each held mailbox is held (a tick reports them, even when it claims nothing)."""
-    rows = tx.execute(select(M.c.key, M.c.held_reason).where(M.c.held_reason.is_not(None)))
-    return {row.key: row.held_reason for row in rows}
-
-
 def is_held(tx: Connection, key: str) -> bool:
     return tx.execute(select(M.c.held_reason).where(M.c.key == key)).scalar() is not None
 

@@ -37,6 +37,18 @@ _enrollments = table(
 )
 
 
+_mailboxes = table("mailboxes", column("key", String), column("held_reason", String))
+
+
+def hold_reasons(tx: Connection) -> dict[str, str]:
+    """Why each held mailbox is held (a tick reports them, even when it claims nothing)."""
+    m = _mailboxes.c
+    return {
+        row.key: row.held_reason
+        for row in tx.execute(select(m.key, m.held_reason).where(m.held_reason.is_not(None)))
+    }
+
+
 # Steps of sequences, as (sequence id, step ids): the email steps of a mailbox.
 Steps = list[tuple[int, list[str]]]
 
@@ -44,7 +56,9 @@ Steps = list[tuple[int, list[str]]]
 def any_due(tx: Connection, *, now: datetime) -> bool:
     """Whether anything is due: the one query of a tick with nothing to do."""
     e = _enrollments.c
-    return tx.execute(select(e.id).where(text(RUNNABLE_SQL), e.next_run_at <= now).limit(1)).first() is not None
+    return (
+        tx.execute(select(e.id).where(text(RUNNABLE_SQL), e.next_run_at <= now).limit(1)).first() is not None
+    )
 
 
 def claim_due(
