@@ -31,6 +31,7 @@ HOMES: dict[str, tuple[str, ...]] = {
     "imaplib": ("seqctl/inbound/imap.py",),
     "jinja2": ("seqctl/delivery/render.py",),
     "yaml": ("seqctl/spec/loader.py",),
+    "cryptography": ("seqctl/token_box.py",),
 }
 # Reading the clock: where it is allowed, and why.
 CLOCK_READS = ("datetime.now", "datetime.utcnow", "date.today", "time.time")
