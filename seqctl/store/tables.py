@@ -282,3 +282,20 @@ class TaskRow(SQLModel, table=True):
 
 
 metadata = SQLModel.metadata
+
+
+class MailboxAuthRow(SQLModel, table=True):
+    """How a mailbox authorises with its servers when not by password: its OAuth tokens,
+    sealed (`seqctl.token_box`), and whether they still work. One row per mailbox; a
+    refresh holds the row's lock so that only one process refreshes at a time."""
+
+    __tablename__ = "mailbox_auth"
+    mailbox_key: str = Field(primary_key=True, max_length=100)
+    method: str = Field(max_length=20)  # oauth
+    account: str | None = Field(default=None, max_length=320)  # who signed in
+    sealed: str = Field(sa_column=Column(Text, nullable=False))  # the tokens, sealed
+    # When the access token stops working, by the provider's clock (never `--now`'s).
+    access_expires_at: datetime | None = _when()
+    state: str = Field(max_length=20)  # authorised | expired
+    reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    updated_at: datetime | None = _when(nullable=False)
