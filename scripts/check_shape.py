@@ -32,6 +32,8 @@ HOMES: dict[str, tuple[str, ...]] = {
     "jinja2": ("seqctl/delivery/render.py",),
     "yaml": ("seqctl/spec/loader.py",),
     "cryptography": ("seqctl/token_box.py",),
+    "authlib": ("seqctl/oauth/client.py",),
+    "requests": ("seqctl/oauth/client.py",),
 }
 # Reading the clock: where it is allowed, and why.
 CLOCK_READS = ("datetime.now", "datetime.utcnow", "date.today", "time.time")

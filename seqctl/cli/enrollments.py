@@ -311,4 +311,4 @@ def sends(
     end = parse_instant(until, "--until") if until else clock + timedelta(seconds=1)
     rows = went_out(database(), since=start, until=end, mailbox_key=mailbox, sequence_key=sequence, limit=limit)
     output.listing(rows, ["at", "email", "sequence", "step", "subject", "status", "mailbox", "variant"],
-                   as_json=as_json, empty="nothing went out", optional=["variant", "mailbox", "status", "step"])  # fmt: skip
+                   as_json=as_json, empty="nothing went out", optional=["variant", "mailbox", "status", "step", "sequence"])  # fmt: skip
