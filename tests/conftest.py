@@ -392,3 +392,15 @@ def wait_until_listening(port: int, process: Any, *, seconds: float = 20) -> boo
                 return True
         time.sleep(0.05)
     return False
+
+
+@pytest.fixture
+def oauth_server() -> Iterator[Any]:
+    """A real OAuth 2.0 authorization server on loopback (`tests/oauth_server.py`)."""
+    from tests.oauth_server import OAuthServer, Running
+
+    running = Running(OAuthServer())
+    try:
+        yield running.app
+    finally:
+        running.stop()

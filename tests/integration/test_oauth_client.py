@@ -5,21 +5,15 @@ whole family. Only the wait between polls is injected (the clock), never the pro
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from seqctl.oauth import client, presets
-from tests.oauth_server import OAuthServer, Running
+from tests.oauth_server import OAuthServer
 
 
 @pytest.fixture
-def server() -> Iterator[OAuthServer]:
-    running = Running(OAuthServer())
-    try:
-        yield running.app
-    finally:
-        running.stop()
+def server(oauth_server: OAuthServer) -> OAuthServer:
+    return oauth_server
 
 
 def provider(server: OAuthServer) -> presets.Provider:
