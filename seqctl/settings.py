@@ -8,6 +8,7 @@ import re
 
 from seqctl.engine.retry import DEFAULT_MAX_ATTEMPTS
 from seqctl.errors import InvalidInput
+from seqctl.zones import check_timezone
 
 DEFAULT_DATABASE_URL = "sqlite:///seqctl.db"
 _REFERENCE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
@@ -20,8 +21,6 @@ def database_url(cli_value: str | None) -> str:
 def display_zone(cli_value: str | None) -> str:
     """The zone tables show times in: --tz, else SEQCTL_DISPLAY_TZ, else the machine's own
     (TZ, or the zone /etc/localtime links to), else UTC."""
-    from seqctl.zones import check_timezone
-
     chosen = cli_value or os.environ.get("SEQCTL_DISPLAY_TZ")
     if chosen:
         try:

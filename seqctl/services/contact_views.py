@@ -9,6 +9,7 @@ from seqctl import settings
 from seqctl.errors import NotFound
 from seqctl.files import write_new_csv
 from seqctl.services.contacts import normalise_email
+from seqctl.services.reports import iso
 from seqctl.store import activity
 from seqctl.store import contacts as contact_store
 from seqctl.store import enrollments as enrollment_store
@@ -45,21 +46,17 @@ def show(db: Database, address: str) -> dict[str, Any]:
         "suppressed": {"value": suppressed[0], "reason": suppressed[1]} if suppressed else None,
         "enrollments": [
             {"id": e.id, "sequence": e.sequence_key, "status": e.status, "step": e.current_step,
-             "exit_reason": e.exit_reason, "owner": e.owner, "enrolled_at": _iso(e.created_at),
-             "next_run_at": _iso(e.next_run_at), "finished_at": _iso(e.finished_at)}
+             "exit_reason": e.exit_reason, "owner": e.owner, "enrolled_at": iso(e.created_at),
+             "next_run_at": iso(e.next_run_at), "finished_at": iso(e.finished_at)}
             for e in enrollments
         ],
         "events": [
-            {"type": ev.type, "at": _iso(ev.occurred_at), "detail": ev.detail, "reason": ev.reason,
+            {"type": ev.type, "at": iso(ev.occurred_at), "detail": ev.detail, "reason": ev.reason,
              "sequence_step": ev.step_id, "message_id": ev.message_id, "source": ev.source, "url": ev.url,
              "automated": ev.automated}
             for ev in events
         ],
     }  # fmt: skip
-
-
-def _iso(value: Any) -> str | None:
-    return value.isoformat() if value is not None else None
 
 
 def export(db: Database, path: str, *, tag: str | None) -> int:

@@ -10,8 +10,8 @@ from seqctl import settings
 from seqctl.erasure import address_digest
 from seqctl.errors import InvalidInput
 from seqctl.services.contacts import normalise_email
-from seqctl.states import OPEN, EnrollmentStatus, ExitReason
-from seqctl.store import activity
+from seqctl.services.interventions import cancel_in
+from seqctl.states import OPEN
 from seqctl.store import contacts as contact_store
 from seqctl.store import enrollments as enrollment_store
 from seqctl.store import erasure as erasure_store
@@ -31,13 +31,8 @@ def erase(db: Database, addresses: list[str], *, now: datetime) -> list[dict[str
     with db.write() as tx:
         for email in dict.fromkeys(emails):
             contact = contact_store.by_email(tx, email)
-            ended = 0
-            if contact is not None:
-                for e in enrollment_store.find(tx, contact_id=contact.id, statuses=OPEN):
-                    values = enrollment_store.finished_values(EnrollmentStatus.EXITED, now, reason=ExitReason.MANUAL)
-                    if enrollment_store.guarded_update(tx, e.id, now, where={}, **values):
-                        activity.close_tasks_of(tx, e.id, "skipped", now)
-                        ended += 1
+            open_ones = enrollment_store.find(tx, contact_id=contact.id, statuses=OPEN) if contact else []
+            ended = sum(cancel_in(tx, e, now, None) for e in open_ones)
             erasure_store.erase_contact(tx, contact.id if contact else None, email)
             erasure_store.keep_suppressed(tx, email, address_digest(email, key), now)
             done.append({"email": email, "contact": contact is not None, "enrollments_ended": ended})

@@ -63,16 +63,18 @@ def resume(db: Database, targets: list[Enrollment], *, now: datetime) -> list[in
 
 
 def cancel(db: Database, targets: list[Enrollment], *, now: datetime) -> list[int]:
-    changed = []
     with db.write() as tx:
-        for e in targets:
-            values = enrollment_store.finished_values(
-                EnrollmentStatus.EXITED, now, reason=ExitReason.MANUAL, detail="cancelled by operator"
-            )
-            if operator_change(tx, e, now, "cancelled", where={"status": OPEN}, **values):
-                activity.close_tasks_of(tx, e.id, "skipped", now)
-                changed.append(e.id)
-    return changed
+        return [e.id for e in targets if cancel_in(tx, e, now, "cancelled by operator")]
+
+
+def cancel_in(tx: Any, e: Enrollment, now: datetime, detail: str | None) -> bool:
+    """End an open enrollment (exit reason manual) within a transaction; its open tasks are
+    skipped. False when it was not open any more."""
+    values = enrollment_store.finished_values(EnrollmentStatus.EXITED, now, reason=ExitReason.MANUAL, detail=detail)
+    if not operator_change(tx, e, now, "cancelled", where={"status": OPEN}, **values):
+        return False
+    activity.close_tasks_of(tx, e.id, "skipped", now)
+    return True
 
 
 def retry(db: Database, enrollment_id: int, *, now: datetime) -> None:

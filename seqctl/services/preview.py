@@ -23,16 +23,31 @@ from seqctl.spec.models import ActionStep, BranchStep, EmailStep, Sequence, Task
 from seqctl.store import contacts as contact_store
 from seqctl.store import enrollments as enrollment_store
 from seqctl.store.db import Database
+from seqctl.store.records import Contact
 from seqctl.zones import check_timezone
 
 # Enough for any real cadence; a `goto` loop with waits would otherwise go on forever.
 MAX_ENTRIES = 200
+SAMPLE_EMAIL = "alex.sample@example.com"
 SAMPLE_FIELDS = {
     "first_name": "Alex",
     "last_name": "Sample",
     "company": "Example Co",
     "title": "Head of Sales",
 }
+
+
+def contact_or_sample(db: Database, email: str | None, *, hint: str = "") -> Contact:
+    """The contact `--email` names (InvalidInput when there is none), else the sample
+    contact (id 0) that previews and test sends render for."""
+    if email is None:
+        return Contact(0, SAMPLE_EMAIL, dict(SAMPLE_FIELDS), ())
+    address = normalise_email(email)
+    with db.read() as tx:
+        contact = contact_store.by_email(tx, address)
+    if contact is None:
+        raise InvalidInput(f"--email {address}: no such contact{hint}")
+    return contact
 
 
 def preview(
@@ -46,20 +61,13 @@ def preview(
     catalog = Catalog.load(db)
     loaded = catalog.sequence(sequence_key)
     sequence = loaded.model
+    contact = contact_or_sample(db, email, hint=" (import it, or preview with --timezone)")
+    address, fields, tags, sample = contact.email, dict(contact.fields), sorted(contact.tags), contact.id == 0
     enrollment_id = 0  # variants are chosen per enrollment: a sample contact shows them all
-    if email is not None:
-        address = normalise_email(email)
+    if not sample:
         with db.read() as tx:
-            contact = contact_store.by_email(tx, address)
-            if contact is None:
-                raise InvalidInput(
-                    f"--email {address}: no such contact (import it, or preview with --timezone)"
-                )
             existing = enrollment_store.open_enrollment(tx, loaded.record.id, contact.id)
-        fields, tags, sample = dict(contact.fields), sorted(contact.tags), False
         enrollment_id = existing.id if existing is not None else 0
-    else:
-        address, fields, tags, sample = "alex.sample@example.com", dict(SAMPLE_FIELDS), [], True
     if timezone is not None:
         try:
             fields["timezone"] = check_timezone(timezone)

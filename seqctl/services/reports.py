@@ -31,7 +31,7 @@ WAITING: dict[str, str] = {
 }
 
 
-def _iso(value: datetime | None) -> str | None:
+def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
@@ -100,7 +100,7 @@ def queue(
         return [
             {"id": m.id, "enrollment": m.enrollment_id, "sequence": owners[m.enrollment_id], "email": m.recipient,
              "step": m.step_id, "message_id": m.message_id, "subject": m.subject, "status": m.status,
-             "attempted_at": _iso(m.created_at), "error": m.last_error}
+             "attempted_at": iso(m.created_at), "error": m.last_error}
             for m in rows
             if sequence_key is None or owners[m.enrollment_id] == sequence_key
         ]  # fmt: skip
@@ -113,7 +113,7 @@ def queue(
         room = rooms(tx, catalog, now)
     return [
         {"id": e.id, "sequence": e.sequence_key, "email": e.email, "status": e.status, "step": e.current_step,
-         "due": _iso(e.step_due_at), "next_run_at": _iso(e.next_run_at), "attempts": e.attempts,
+         "due": iso(e.step_due_at), "next_run_at": iso(e.next_run_at), "attempts": e.attempts,
          "why": why_waiting(catalog, e, now, room), "error": e.last_error}
         for e in found
     ]  # fmt: skip
@@ -147,8 +147,8 @@ def enrollments(
         room = rooms(tx, catalog, now)
     return [
         {"id": e.id, "sequence": e.sequence_key, "email": e.email, "status": e.status, "step": e.current_step,
-         "next_run_at": _iso(e.next_run_at), "exit_reason": e.exit_reason, "owner": e.owner,
-         "enrolled_at": _iso(e.created_at), "started_at": _iso(e.started_at), "finished_at": _iso(e.finished_at),
+         "next_run_at": iso(e.next_run_at), "exit_reason": e.exit_reason, "owner": e.owner,
+         "enrolled_at": iso(e.created_at), "started_at": iso(e.started_at), "finished_at": iso(e.finished_at),
          "why": why_waiting(catalog, e, now, room) if e.status in LIVE else None,
          "error": e.last_error}
         for e in found
@@ -167,13 +167,13 @@ def timeline(
         for e in found:
             entries: list[dict[str, Any]] = []
             for x in activity.executions(tx, e.id):
-                entries.append({"at": _iso(x.at), "what": x.kind, "step": x.step_id, "outcome": x.outcome,
+                entries.append({"at": iso(x.at), "what": x.kind, "step": x.step_id, "outcome": x.outcome,
                                 "variant": x.variant, "message_id": x.message_id, "error": x.error, "detail": x.detail})  # fmt: skip
             for ev in activity.events_for_contact(tx, e.contact_id):
                 if ev.enrollment_id in (None, e.id) and (
                     ev.enrollment_id == e.id or ev.occurred_at >= e.started_at
                 ):
-                    entries.append({"at": _iso(ev.occurred_at), "what": "event", "step": ev.step_id, "outcome": ev.type,
+                    entries.append({"at": iso(ev.occurred_at), "what": "event", "step": ev.step_id, "outcome": ev.type,
                                     "variant": None, "message_id": ev.message_id, "error": None,
                                     "detail": {"detail": ev.detail, "source": ev.source,
                                                **({"url": ev.url} if ev.url else {}),
@@ -181,7 +181,7 @@ def timeline(
             entries.sort(key=lambda item: item["at"] or "")
             result.append({
                 "id": e.id, "sequence": e.sequence_key, "email": e.email, "status": e.status,
-                "exit_reason": e.exit_reason, "step": e.current_step, "next_run_at": _iso(e.next_run_at),
+                "exit_reason": e.exit_reason, "step": e.current_step, "next_run_at": iso(e.next_run_at),
                 "error": e.last_error, "timeline": entries,
             })  # fmt: skip
     return result
@@ -314,7 +314,7 @@ def tasks(db: Database, *, owner: str | None, include_closed: bool) -> list[dict
         found = activity.tasks(tx, owner=owner, statuses=statuses)
     return [
         {"id": t.id, "email": t.email, "kind": t.kind, "note": t.note, "owner": t.owner, "sequence": t.sequence_key,
-         "step": t.step_id, "due": _iso(t.due_at), "status": t.status, "outcome": t.outcome,
-         "enrollment": t.enrollment_id, "completed_at": _iso(t.completed_at)}
+         "step": t.step_id, "due": iso(t.due_at), "status": t.status, "outcome": t.outcome,
+         "enrollment": t.enrollment_id, "completed_at": iso(t.completed_at)}
         for t in found
     ]  # fmt: skip

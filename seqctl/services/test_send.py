@@ -15,11 +15,10 @@ from seqctl.delivery.transports import SendOutcome
 from seqctl.errors import InvalidInput, SeqctlError
 from seqctl.services.catalog import Catalog
 from seqctl.services.contacts import normalise_email
-from seqctl.services.preview import SAMPLE_FIELDS
+from seqctl.services.preview import contact_or_sample
 from seqctl.services.progress import owner_of, template_context
 from seqctl.services.step_rules import email_variant, render_email
 from seqctl.spec.models import EmailStep
-from seqctl.store import contacts as contact_store
 from seqctl.store.db import Database
 
 TEST_PREFIX = "[test] "
@@ -47,13 +46,8 @@ def test_send(
     mailbox = catalog.mailbox_for(sequence)
     if mailbox is None:
         raise InvalidInput(f"mailbox {sequence.mailbox!r} is not imported")
-    address, fields, tags = "alex.sample@example.com", dict(SAMPLE_FIELDS), []
-    if email is not None:
-        with db.read() as tx:
-            contact = contact_store.by_email(tx, normalise_email(email))
-        if contact is None:
-            raise InvalidInput(f"--email {email}: no such contact")
-        address, fields, tags = contact.email, dict(contact.fields), list(contact.tags)
+    contact = contact_or_sample(db, email)
+    address, fields, tags = contact.email, dict(contact.fields), list(contact.tags)
     variant = email_variant(step, 0)
     if variant_id is not None:
         variant = next((v for v in step.variants or [] if v.id == variant_id), None)
@@ -91,8 +85,7 @@ def _first_subject(sequence: Any, context: dict[str, Any]) -> str | None:
     first email's (or its first variant's)."""
     for step in sequence.steps:
         if isinstance(step, EmailStep):
-            source = step.variants[0] if step.variants else step
-            if source.subject is not None:
-                return render_email(step, step.variants[0] if step.variants else None, context,
-                                    first_subject=None).subject  # fmt: skip
+            variant = step.variants[0] if step.variants else None
+            if (variant or step).subject is not None:
+                return render_email(step, variant, context, first_subject=None).subject
     return None

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from seqctl.store import bulk
-from seqctl.store.db import insert_for
+from seqctl.store.db import insert_ignoring_conflicts
 from seqctl.store.records import Contact
 from seqctl.store.tables import ContactRow, ContactTagRow, table_of
 
@@ -167,15 +167,9 @@ def bulk_set_fields(tx: Connection, rows: list[tuple[int, dict[str, Any]]], now:
 def bulk_add_tags(tx: Connection, pairs: list[tuple[int, str]]) -> None:
     if not pairs:
         return
-    statement = _ADD_TAG.get(tx.dialect.name)
-    if statement is None:
-        statement = _ADD_TAG[tx.dialect.name] = insert_for(tx.dialect.name, T).on_conflict_do_nothing()
     bulk.executemany(
-        tx, statement, [{"contact_id": contact_id, "tag": tag} for contact_id, tag in sorted(set(pairs))]
+        tx, insert_ignoring_conflicts(tx.dialect.name, T), [{"contact_id": contact_id, "tag": tag} for contact_id, tag in sorted(set(pairs))]
     )
-
-
-_ADD_TAG: dict[str, Any] = {}  # per dialect: INSERT … ON CONFLICT DO NOTHING
 
 
 def bulk_remove_tags(tx: Connection, pairs: list[tuple[int, str]]) -> None:

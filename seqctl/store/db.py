@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,13 @@ def insert_for(dialect: str, table: Any) -> Any:
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
     return sqlite_insert(table)
+
+
+@cache
+def insert_ignoring_conflicts(dialect: str, table: Any) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING, built once per dialect and table (`bulk.executemany`
+    caches compiled statements by identity)."""
+    return insert_for(dialect, table).on_conflict_do_nothing()
 
 
 def normalise_url(url: str) -> str:

@@ -11,7 +11,7 @@ from sqlalchemy import Connection, and_, bindparam, func, or_, select, text, upd
 from seqctl.states import LIVE, OPEN, RUNNABLE, EnrollmentStatus, WaitingReason
 from seqctl.store import bulk
 from seqctl.store.claims import RUNNABLE_SQL
-from seqctl.store.db import insert_for
+from seqctl.store.db import insert_ignoring_conflicts
 from seqctl.store.records import Enrollment
 from seqctl.store.tables import ContactRow, EnrollmentRow, SequenceRow, table_of
 
@@ -112,7 +112,7 @@ def create_many(tx: Connection, sequence_id: int, rows: list[dict[str, Any]]) ->
     template = {"sequence_id": sequence_id, "lease_token": 0, "attempts": 0}
     bulk.executemany(
         tx,
-        _insert_ignoring_conflicts(tx),
+        insert_ignoring_conflicts(tx.dialect.name, E),
         [{**template, **row, "updated_at": row["created_at"]} for row in rows],
     )
     created_at = rows[0]["created_at"]
@@ -124,16 +124,6 @@ def create_many(tx: Connection, sequence_id: int, rows: list[dict[str, Any]]) ->
         )  # fmt: skip
         ids.update((row[0], row[1]) for row in tx.execute(query))
     return ids
-
-
-_INSERTS_IGNORING_CONFLICTS: dict[str, Any] = {}  # per dialect; built once (`bulk` caches by identity)
-
-
-def _insert_ignoring_conflicts(tx: Connection) -> Any:
-    name = tx.dialect.name
-    if name not in _INSERTS_IGNORING_CONFLICTS:
-        _INSERTS_IGNORING_CONFLICTS[name] = insert_for(name, E).on_conflict_do_nothing()
-    return _INSERTS_IGNORING_CONFLICTS[name]
 
 
 def peek_due(tx: Connection, *, now: datetime, limit: int) -> list[Enrollment]:
