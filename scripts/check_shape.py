@@ -34,6 +34,7 @@ HOMES: dict[str, tuple[str, ...]] = {
     "cryptography": ("seqctl/token_box.py",),
     "authlib": ("seqctl/oauth/client.py",),
     "requests": ("seqctl/oauth/client.py",),
+    "joserfc": ("seqctl/oauth/client.py",),
 }
 # Reading the clock: where it is allowed, and why.
 CLOCK_READS = ("datetime.now", "datetime.utcnow", "date.today", "time.time")
@@ -41,6 +42,7 @@ CLOCK_HOMES = (
     "seqctl/cli/app.py",  # the one reading of a command (`--now` replaces it)
     "seqctl/web.py",  # the tracking app's clock, replaceable for tests and `--now`
     "seqctl/delivery/transports.py",  # the Maildir rule for abandoned tmp/ files compares file times
+    "seqctl/services/oauth_tokens.py",  # a token's expiry is the provider's real time, never `--now`
 )
 
 

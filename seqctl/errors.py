@@ -61,3 +61,12 @@ class SpecError(InvalidInput):
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = sorted(problems, key=lambda p: (p.file, p.line, p.column))
         super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class AuthorisationExpired(SeqctlError):
+    """A mailbox's OAuth authorisation is gone (never given, refused, revoked): it needs
+    `seqctl auth login KEY` before it sends or syncs again."""
+
+
+class TokenUnavailable(SeqctlError):
+    """The provider could not be asked for a token just now (unreachable, slow): try later."""

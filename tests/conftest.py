@@ -404,3 +404,27 @@ def oauth_server() -> Iterator[Any]:
         yield running.app
     finally:
         running.stop()
+
+
+def text_values(db_url: str) -> list[tuple[str, str, str]]:
+    """(table, column, value) for every non-empty value of every table, as text."""
+    import json
+
+    import sqlalchemy
+
+    url = db_url.replace("postgresql://", "postgresql+psycopg://", 1)
+    engine = sqlalchemy.create_engine(url)
+    found = []
+    try:
+        metadata = sqlalchemy.MetaData()
+        metadata.reflect(engine)
+        with engine.connect() as conn:
+            for table in metadata.sorted_tables:
+                for row in conn.execute(sqlalchemy.select(table)):
+                    for column, value in row._mapping.items():
+                        if value is not None:
+                            text = value if isinstance(value, str) else json.dumps(value, default=str)
+                            found.append((table.name, column, text))
+    finally:
+        engine.dispose()
+    return found

@@ -75,9 +75,14 @@ class ImapServer:
 
 
 @contextlib.contextmanager
-def running_dovecot(tls_files: tuple[Path, Path] | None = None, *, starttls: bool = False) -> Iterator[ImapServer]:
+def running_dovecot(
+    tls_files: tuple[Path, Path] | None = None, *, starttls: bool = False, introspection_url: str | None = None,
+    mechanisms: str = "xoauth2 oauthbearer",
+) -> Iterator[ImapServer]:  # fmt: skip
     """Dovecot on a free loopback port: plain IMAP, implicit TLS (`tls_files`), or IMAP
-    that refuses to log in before STARTTLS (`tls_files` and `starttls`)."""
+    that refuses to log in before STARTTLS (`tls_files` and `starttls`). With
+    `introspection_url`, it also takes OAuth 2.0 bearer tokens (its `oauth2` passdb
+    introspects them, RFC 7662, by POST) with these SASL `mechanisms`."""
     binary = _dovecot()
     # Not under pytest's tmp_path: its parents are private to root, and the mail
     # processes run as MAIL_UID.
@@ -92,6 +97,16 @@ def running_dovecot(tls_files: tuple[Path, Path] | None = None, *, starttls: boo
         f"ssl = required\nssl_cert = <{tls_files[0]}\nssl_key = <{tls_files[1]}\n" if tls_files else "ssl = no\n"
     )
     imap_port, imaps_port = (0, port) if tls_files and not starttls else (port, 0)
+    oauth_lines = ""
+    if introspection_url:
+        (root / "oauth2.conf.ext").write_text(
+            f"introspection_mode = post\nintrospection_url = {introspection_url}\n"
+            "username_attribute = username\nactive_attribute = active\nactive_value = true\n"
+            "force_introspection = yes\n"
+        )
+        oauth_lines = (
+            f"passdb {{\n  driver = oauth2\n  mechanisms = {mechanisms}\n  args = {root}/oauth2.conf.ext\n}}\n"
+        )
     (root / "dovecot.conf").write_text(f"""\
 base_dir = {root}/run
 state_dir = {root}/state
@@ -99,10 +114,11 @@ log_path = {root}/dovecot.log
 protocols = imap
 listen = 127.0.0.1
 {ssl_lines}disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login{" " + mechanisms if introspection_url else ""}
 mail_location = maildir:{root}/home/%n/Maildir
-passdb {{
+{oauth_lines}passdb {{
   driver = passwd-file
+  mechanisms = plain login
   args = scheme=PLAIN username_format=%u {root}/users
 }}
 userdb {{

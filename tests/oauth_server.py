@@ -1,19 +1,29 @@
 """A real OAuth 2.0 authorization server on loopback, for the tests: the device
-authorization endpoint (RFC 8628), the token endpoint (device-code grant; refresh grant
-with rotating refresh tokens that detects reuse and then revokes the whole family, as
+authorization endpoint (RFC 8628), the authorization endpoint of the browser login (it
+signs `browser_user` in at once, or denies, and redirects with the code; PKCE S256
+checked), the token endpoint (device-code, authorization-code and JWT-bearer grants, the
+last verifying the assertion with a service account's public key; refresh grant with
+rotating refresh tokens that detects reuse and then revokes the whole family, as
 Microsoft and others do) and token introspection (RFC 7662). Access tokens live
 `token_seconds` (real time). Started and stopped by the test that uses it."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import secrets
 import threading
 import time
 from dataclasses import dataclass, field
+from socketserver import ThreadingMixIn
 from typing import Any
-from urllib.parse import parse_qs
-from wsgiref.simple_server import WSGIRequestHandler, make_server
+from urllib.parse import parse_qs, urlencode
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import RSAKey
 
 
 class _Quiet(WSGIRequestHandler):
@@ -42,6 +52,11 @@ class OAuthServer:
     revoked_families: set[str] = field(default_factory=set)
     requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     url: str = ""
+    browser_user: str | None = "ada@acme.example"  # None: the person denies the browser login
+    codes: dict[str, dict[str, str]] = field(default_factory=dict)  # authorization code → its request
+    service_accounts: dict[str, RSAKey] = field(default_factory=dict)  # client_email → public key
+    refuse_delegation: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     # -- what a person does in the browser ---------------------------------------------
     def approve(self, user_code: str, user: str) -> None:
@@ -58,12 +73,30 @@ class OAuthServer:
         length = int(environ.get("CONTENT_LENGTH") or 0)
         form = {k: v[0] for k, v in parse_qs(environ["wsgi.input"].read(length).decode()).items()}
         path = environ["PATH_INFO"]
-        self.requests.append((path, form))
-        status, body = {"/device": self._device, "/token": self._token, "/introspect": self._introspect}.get(
-            path, lambda f: (404, {"error": "not_found"})
-        )(form)
+        with self.lock:
+            if path == "/authorize":
+                query = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
+                self.requests.append((path, query))
+                start_response("302 Found", [("Location", self._authorize(query))])
+                return [b""]
+            self.requests.append((path, form))
+            status, body = {"/device": self._device, "/token": self._token, "/introspect": self._introspect}.get(
+                path, lambda f: (404, {"error": "not_found"})
+            )(form)
         start_response(f"{status} X", [("Content-Type", "application/json"), ("Cache-Control", "no-store")])
         return [json.dumps(body).encode()]
+
+    def _authorize(self, query: dict[str, str]) -> str:
+        """Where the browser goes next: back to the app's loopback redirect."""
+        redirect = query.get("redirect_uri", "")
+        assert redirect.startswith("http://127.0.0.1:"), redirect
+        if self.browser_user is None:
+            answer = {"error": "access_denied", "state": query.get("state", "")}
+        else:
+            code = secrets.token_urlsafe(16)
+            self.codes[code] = query | {"user": self.browser_user}
+            answer = {"code": code, "state": query.get("state", "")}
+        return f"{redirect}?{urlencode(answer)}"
 
     def _device(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
         if form.get("client_id") != self.client_id:
@@ -76,6 +109,8 @@ class OAuthServer:
         }  # fmt: skip
 
     def _token(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        if form.get("grant_type") == "urn:ietf:params:oauth:grant-type:jwt-bearer":
+            return self._jwt_bearer(form)
         if form.get("client_id") != self.client_id:
             return 401, {"error": "invalid_client"}
         if form.get("grant_type") == "urn:ietf:params:oauth:grant-type:device_code":
@@ -91,6 +126,15 @@ class OAuthServer:
                 return 400, {"error": "authorization_pending"}
             del self.devices[form["device_code"]]  # a device code is used once
             return 200, self._issue(secrets.token_hex(8), device.user, device.scope)
+        if form.get("grant_type") == "authorization_code":
+            asked = self.codes.pop(form.get("code", ""), None)
+            verifier = form.get("code_verifier", "")
+            challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+            if asked is None or asked.get("code_challenge") != challenge or asked.get("code_challenge_method") != "S256":
+                return 400, {"error": "invalid_grant"}
+            if asked.get("redirect_uri") != form.get("redirect_uri"):
+                return 400, {"error": "invalid_grant", "error_description": "redirect_uri differs"}
+            return 200, self._issue(secrets.token_hex(8), asked["user"], asked.get("scope", ""))
         if form.get("grant_type") == "refresh_token":
             found = self.refresh_tokens.get(form.get("refresh_token", ""))
             if found is None or found["family"] in self.revoked_families:
@@ -101,6 +145,23 @@ class OAuthServer:
             found["used"] = True
             return 200, self._issue(found["family"], found["user"], found["scope"])
         return 400, {"error": "unsupported_grant_type"}
+
+    def _jwt_bearer(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        """RFC 7523: the assertion signed by a known service account, for this endpoint,
+        not expired; the access token is the delegated user's (no refresh token)."""
+        try:
+            unverified = json.loads(base64.urlsafe_b64decode(form["assertion"].split(".")[1] + "=="))
+            key = self.service_accounts[unverified["iss"]]
+            claims = jwt.decode(form["assertion"], key, algorithms=["RS256"]).claims
+        except (KeyError, IndexError, ValueError, JoseError):
+            return 400, {"error": "invalid_grant", "error_description": "bad assertion"}
+        if claims.get("aud") != f"{self.url}/token" or not claims["iat"] <= time.time() + 5 <= claims["exp"] + 5:
+            return 400, {"error": "invalid_grant", "error_description": "audience or time"}
+        if self.refuse_delegation:
+            return 401, {"error": "unauthorized_client", "error_description": "delegation withdrawn"}
+        issued = self._issue("service:" + claims["iss"], claims["sub"], claims.get("scope", ""))
+        del issued["refresh_token"]
+        return 200, issued
 
     def _issue(self, family: str, user: str, scope: str) -> dict[str, Any]:
         access, refresh = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
@@ -117,12 +178,16 @@ class OAuthServer:
         return 200, {"active": True, "username": found["user"], "scope": found["scope"], "exp": int(found["exp"])}
 
 
+class _Threaded(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
 class Running:
     """The server on a free loopback port, in a thread, until `stop`."""
 
     def __init__(self, server: OAuthServer) -> None:
         self.app = server
-        self.httpd = make_server("127.0.0.1", 0, server, handler_class=_Quiet)
+        self.httpd = make_server("127.0.0.1", 0, server, server_class=_Threaded, handler_class=_Quiet)
         server.url = f"http://127.0.0.1:{self.httpd.server_port}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()

@@ -215,6 +215,13 @@ def line(text: str) -> None:
     _console(False).print(Text(safe(text)), highlight=False, soft_wrap=False)  # wrapped to the terminal
 
 
+def unwrapped(text: str) -> None:
+    """A line on stdout as it is, never folded (an address to copy), shown at once: the
+    command may wait for a person next."""
+    sys.stdout.write(safe(text, one_line=True) + "\n")
+    sys.stdout.flush()
+
+
 def note(text: str) -> None:
     """A status line for people, on stderr so that stdout stays clean for pipes."""
     sys.stderr.write(safe(text) + "\n")

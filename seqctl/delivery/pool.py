@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from seqctl import settings
+from seqctl.delivery.message import split_address
 from seqctl.delivery.transports import (
+    BearerToken,
     MaildirTransport,
     SendOutcome,
     SendResult,
@@ -14,8 +16,11 @@ from seqctl.delivery.transports import (
     Transport,
 )
 from seqctl.errors import InvalidInput
-from seqctl.spec.mailboxes import Mailbox
+from seqctl.spec.mailboxes import Mailbox, url_has_password
 from seqctl.tls import TlsPolicy
+
+# A mailbox's OAuth access token source (services/oauth_tokens.py gives one per mailbox).
+BearerSource = Callable[[Mailbox], BearerToken]
 
 
 def tls_policy(mailbox: Mailbox) -> TlsPolicy:
@@ -35,8 +40,9 @@ class _Unusable(Transport):
         return SendResult(SendOutcome.MAILBOX_DOWN, self.reason)
 
 
-def transport_for(mailbox: Mailbox) -> Transport:
-    """The mailbox's own `smtp:`, else SEQCTL_SMTP_URL, else the Maildir outbox."""
+def transport_for(mailbox: Mailbox, *, bearer: BearerSource | None = None) -> Transport:
+    """The mailbox's own `smtp:`, else SEQCTL_SMTP_URL, else the Maildir outbox. A mailbox
+    with `oauth` logs in with the access token `bearer` gives it."""
     if mailbox.smtp is not None:
         url = settings.resolve_reference(mailbox.smtp)
         if url is None:
@@ -45,8 +51,16 @@ def transport_for(mailbox: Mailbox) -> Transport:
         url = settings.default_smtp_url()
     if url is None:
         return MaildirTransport(settings.outbox_path())
+    if mailbox.oauth is not None:
+        if mailbox.smtp is not None and url_has_password(url, "smtp"):
+            return _Unusable(f"mailbox {mailbox.key}: its SMTP URL holds a password, but it logs in with oauth")
+        if bearer is None:
+            return _Unusable(f"mailbox {mailbox.key}: logs in with oauth, which this command cannot do")
     try:
-        return SmtpTransport(SmtpSettings.from_url(url, tls_policy(mailbox)))
+        token = bearer(mailbox) if bearer is not None and mailbox.oauth is not None else None
+        return SmtpTransport(
+            SmtpSettings.from_url(url, tls_policy(mailbox), bearer=token, account=split_address(mailbox.from_)[1])
+        )
     except InvalidInput as exc:
         return _Unusable(f"mailbox {mailbox.key}: {exc}")
 
@@ -54,8 +68,10 @@ def transport_for(mailbox: Mailbox) -> Transport:
 class TransportPool:
     """One transport per mailbox, opened on first use and closed together."""
 
-    def __init__(self, factory: Callable[[Mailbox], Transport] = transport_for) -> None:
-        self.factory = factory
+    def __init__(
+        self, factory: Callable[[Mailbox], Transport] | None = None, *, bearer: BearerSource | None = None
+    ) -> None:
+        self.factory = factory or (lambda mailbox: transport_for(mailbox, bearer=bearer))
         self._open: dict[str, Transport] = {}
 
     def get(self, mailbox: Mailbox) -> Transport:

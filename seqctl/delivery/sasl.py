@@ -7,9 +7,9 @@ A bearer token is a password for as long as it lives: nothing here puts it in an
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
+from collections.abc import Callable
+from typing import Protocol
 
 XOAUTH2 = "XOAUTH2"
 OAUTHBEARER = "OAUTHBEARER"
@@ -50,16 +50,82 @@ def failure_answer(name: str) -> bytes:
     return b"\x01" if name == OAUTHBEARER else b""
 
 
-def describe_failure(challenge: str | bytes) -> str:
-    """One line from the server's error challenge (base64 JSON with `status`, and maybe
-    `scope` and `schemes`); never the token, which the challenge does not carry anyway."""
+def describe_failure(challenge: bytes) -> str:
+    """One line from the server's error challenge (JSON with `status`, and maybe `scope`
+    and `schemes`, as decoded from its base64); never the token, which the challenge does
+    not carry anyway."""
     try:
-        raw = base64.b64decode(challenge, validate=True)
-        found = json.loads(raw)
-    except (binascii.Error, ValueError):
+        found = json.loads(challenge)
+    except ValueError:
         return "the server refused the token"
     if not isinstance(found, dict):
         return "the server refused the token"
-    status = str(found.get("status", "refused"))[:60]
-    scope = found.get("scope")
-    return f"the server refused the token ({status}" + (f"; it wants scope {str(scope)[:200]}" if scope else "") + ")"
+    status = "".join(c for c in str(found.get("status", "refused"))[:60] if c.isprintable())
+    scope = "".join(c for c in str(found.get("scope") or "")[:200] if c.isprintable())
+    return f"the server refused the token ({status}" + (f"; it wants scope {scope}" if scope else "") + ")"
+
+
+class BearerExchange:
+    """One SASL exchange, as smtplib's `auth` and imaplib's `authenticate` drive it: the
+    first call answers with the initial response; a later one is the server's error
+    challenge, which is kept (`refusal`) and answered as the mechanism requires."""
+
+    def __init__(self, name: str, user: str, token: str, *, host: str, port: int) -> None:
+        self.name = name
+        self._first = initial_response(name, user, token, host=host, port=port)
+        self._started = False
+        self.refusal: str | None = None
+
+    def __call__(self, challenge: bytes | None = None) -> bytes:
+        if not self._started:
+            self._started = True
+            return self._first
+        self.refusal = describe_failure(challenge or b"")
+        return failure_answer(self.name)
+
+
+class BearerToken(Protocol):
+    """A mailbox's OAuth access token, fetched when a connection logs in: `__call__`
+    gives a good one (AuthorisationExpired, TokenUnavailable when it cannot); `refused`
+    says the server turned the last one down, so the next call gets a fresh one."""
+
+    def __call__(self) -> str: ...
+
+    def refused(self) -> None: ...
+
+
+class LoginRefused(Exception):
+    """The server turned the login down; the message holds no secret."""
+
+
+def bearer_login(
+    offered: set[str], token: BearerToken, user: str, host: str, port: int,
+    authenticate: Callable[[str, BearerExchange], object],
+    refused_as: type[Exception] | tuple[type[Exception], ...], protocol: str,
+) -> None:  # fmt: skip
+    """Log in with XOAUTH2 (or OAUTHBEARER) through `authenticate(mechanism, exchange)`.
+    A refused token is thrown away and a fresh one tried once: the server's clock, or a
+    revocation the token's lifetime does not show, may disagree with ours — and when the
+    provider then refuses to refresh, the mailbox is known to need a new login."""
+    name = mechanism(offered)
+    if name is None:
+        raise LoginRefused(f"{protocol} server {host}:{port} offers no XOAUTH2 or OAUTHBEARER login")
+    for attempt in (1, 2):
+        exchange = BearerExchange(name, user, token(), host=host, port=port)
+        try:
+            authenticate(name, exchange)
+            return
+        except refused_as as exc:
+            if attempt == 2:
+                why = exchange.refusal or "the server refused the token"
+                raise LoginRefused(f"{protocol} {name} login refused: {_server_words(exc)}{why}") from None
+            token.refused()
+
+
+def _server_words(exc: BaseException) -> str:
+    """An SMTP reply's code and text (Microsoft's says why: "5.7.139 … SmtpClientAuthentication
+    is disabled for the Tenant"), printable and short; servers do not echo the token."""
+    code, text = getattr(exc, "smtp_code", None), getattr(exc, "smtp_error", b"")
+    words = text.decode(errors="replace") if isinstance(text, bytes) else str(exc)
+    words = "".join(c for c in words if c.isprintable())[:200]
+    return f"{code} {words}; " if code else (f"{words}; " if words else "")

@@ -17,7 +17,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from seqctl.errors import InvalidInput
+from seqctl.delivery.sasl import BearerToken, LoginRefused, bearer_login
+from seqctl.errors import AuthorisationExpired, InvalidInput, TokenUnavailable
 from seqctl.server_urls import parse_server_url
 from seqctl.tls import TlsPolicy, TlsRequired, describe_tls_failure
 
@@ -30,6 +31,7 @@ class SendOutcome(enum.Enum):
     REJECTED = "rejected"  # the server refused the recipient for good (5xx on RCPT)
     FAILED = "failed"  # the server refused this message for good (5xx on DATA)
     MAILBOX_DOWN = "mailbox_down"  # cannot connect or log in: not this message's fault
+    MAILBOX_HELD = "mailbox_held"  # its authorisation is gone: hold the mailbox until an operator acts
     UNKNOWN = "unknown"  # the connection broke after the message was handed over
 
 
@@ -182,21 +184,26 @@ class SmtpSettings:
     password: str | None
     implicit_tls: bool
     tls: TlsPolicy = field(default_factory=TlsPolicy)
+    bearer: BearerToken | None = field(default=None, compare=False)  # OAuth instead of the password
 
     @classmethod
-    def from_url(cls, url: str, tls: TlsPolicy | None = None) -> SmtpSettings:
+    def from_url(
+        cls, url: str, tls: TlsPolicy | None = None, *, bearer: BearerToken | None = None, account: str | None = None
+    ) -> SmtpSettings:
         """`smtp://user:pass@host:587` (STARTTLS when offered) or `smtps://…:465`, with
-        optional `?tls=require&ca_file=/path` over the mailbox's `tls`."""
+        optional `?tls=require&ca_file=/path` over the mailbox's `tls`. With `bearer`, the
+        login is XOAUTH2 as the URL's user, else as `account`."""
         parts = parse_server_url(
             url, kind="SMTP URL", ports={"smtp": 587, "smtps": 465}, example="smtp://user:pass@host:587"
         )
         return cls(
             host=parts.host,
             port=parts.port,
-            username=parts.username,
+            username=parts.username or (account if bearer else None),
             password=parts.password,
             implicit_tls=parts.scheme == "smtps",
             tls=(tls or TlsPolicy()).with_query(parts.query, where="SMTP URL"),
+            bearer=bearer,
         )
 
     def __repr__(self) -> str:  # never show the password
@@ -231,7 +238,19 @@ class SmtpTransport(Transport):
             elif s.tls.require:
                 client.close()
                 raise TlsRequired()
-        if s.username:
+        if s.bearer is not None and s.username:
+            try:
+                bearer_login(
+                    set(client.esmtp_features.get("auth", "").split()), s.bearer, s.username, s.host, s.port,
+                    lambda name, exchange: client.auth(
+                        name, lambda challenge=None: exchange(challenge).decode("ascii")
+                    ),
+                    smtplib.SMTPAuthenticationError, "SMTP",
+                )  # fmt: skip
+            except BaseException:
+                client.close()
+                raise
+        elif s.username:
             client.login(s.username, s.password or "")
         return client
 
@@ -243,6 +262,10 @@ class SmtpTransport(Transport):
                 self._client = self._connect()
             except smtplib.SMTPAuthenticationError as exc:
                 return SendResult(SendOutcome.MAILBOX_DOWN, f"SMTP login refused: {exc.smtp_code}")
+            except AuthorisationExpired as exc:
+                return SendResult(SendOutcome.MAILBOX_HELD, exc.message)
+            except (TokenUnavailable, LoginRefused) as exc:
+                return SendResult(SendOutcome.MAILBOX_DOWN, str(exc))
             except InvalidInput as exc:  # an unreadable ca_file
                 return SendResult(SendOutcome.MAILBOX_DOWN, exc.message)
             except (OSError, smtplib.SMTPException, TlsRequired) as exc:

@@ -20,7 +20,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from seqctl.errors import InvalidInput
+from seqctl.delivery.sasl import BearerToken, LoginRefused, bearer_login
+from seqctl.errors import InvalidInput, TokenUnavailable
 from seqctl.server_urls import parse_server_url
 from seqctl.tls import TlsPolicy, TlsRequired, describe_tls_failure
 
@@ -38,27 +39,37 @@ class ImapTarget:
     folder: str
     implicit_tls: bool
     tls: TlsPolicy = field(default_factory=TlsPolicy)
+    bearer: BearerToken | None = field(default=None, repr=False, compare=False)  # OAuth instead of the password
 
     def describe(self) -> str:
         scheme = "imaps" if self.implicit_tls else "imap"
         return f"{scheme}://{self.user}@{self.host}:{self.port}/{self.folder}"
 
 
-def parse_imap_url(url: str, *, where: str, tls: TlsPolicy | None = None) -> ImapTarget:
+def parse_imap_url(
+    url: str, *, where: str, tls: TlsPolicy | None = None, bearer: BearerToken | None = None, account: str = ""
+) -> ImapTarget:
     """`imaps://user:pass@host:993/INBOX` (implicit TLS) or `imap://…:143/Folder`
     (STARTTLS when the server offers it), with optional `?tls=require&ca_file=/path` over
-    the mailbox's `tls`. User and password are percent-decoded."""
+    the mailbox's `tls`. User and password are percent-decoded. With `bearer` the login is
+    XOAUTH2 (or OAUTHBEARER) as the URL's user, else as `account`, and there is no password."""
     parts = parse_server_url(
         url, kind=f"{where}: IMAP URL", ports={"imap": 143, "imaps": 993},
         example="imaps://user:pass@host:993/INBOX",
     )  # fmt: skip
-    if not parts.username or parts.password is None:
+    if bearer is not None:
+        if parts.password is not None:
+            raise InvalidInput(f"{where}: the IMAP URL holds a password, but the mailbox logs in with oauth")
+        if not (parts.username or account):
+            raise InvalidInput(f"{where}: the IMAP URL needs the user to log in as (imaps://user@host/INBOX)")
+    elif not parts.username or parts.password is None:
         raise InvalidInput(f"{where}: the IMAP URL needs a user and a password (imaps://user:pass@host/INBOX)")
     return ImapTarget(
         host=parts.host,
         port=parts.port,
-        user=parts.username,
-        password=parts.password,
+        user=parts.username or account,
+        password=parts.password or "",
+        bearer=bearer,
         folder=parts.path.lstrip("/") or "INBOX",
         implicit_tls=parts.scheme == "imaps",
         tls=(tls or TlsPolicy()).with_query(parts.query, where=where),
@@ -93,7 +104,14 @@ class ImapFolder:
                 elif target.tls.require:
                     raise TlsRequired()
             self._client = client
-            client.login(target.user, target.password)
+            if target.bearer is not None:
+                offered = {c[5:] for c in client.capabilities if c.upper().startswith("AUTH=")}
+                bearer_login(
+                    offered, target.bearer, target.user, target.host, target.port, client.authenticate,
+                    imaplib.IMAP4.error, "IMAP",
+                )  # fmt: skip
+            else:
+                client.login(target.user, target.password)
             status, _ = client.select(_quoted(target.folder), readonly=True)
             if status != "OK":
                 raise ImapError(f"{target.describe()}: no folder {target.folder!r}")
@@ -104,6 +122,9 @@ class ImapFolder:
         except ImapError:
             self.__exit__(None, None, None)
             raise
+        except (LoginRefused, TokenUnavailable) as exc:
+            self.__exit__(None, None, None)
+            raise ImapError(f"{target.describe()}: {exc}") from None
         except (OSError, imaplib.IMAP4.error, ssl.SSLError, ValueError, TlsRequired) as exc:
             self.__exit__(None, None, None)
             if tls_problem := describe_tls_failure(exc, target.describe()):
@@ -112,6 +133,9 @@ class ImapFolder:
         except InvalidInput as exc:  # an unreadable ca_file
             self.__exit__(None, None, None)
             raise ImapError(f"{target.describe()}: {exc.message}") from None
+        except BaseException:  # AuthorisationExpired among them: the caller holds the mailbox
+            self.__exit__(None, None, None)
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -57,10 +57,15 @@ def google() -> Provider:
     )  # fmt: skip
 
 
-def custom(*, device_authorization_url: str, token_url: str, scopes: tuple[str, ...]) -> Provider:
+def custom(
+    *, token_url: str, scopes: tuple[str, ...], device_authorization_url: str | None = None,
+    authorization_url: str | None = None,
+) -> Provider:  # fmt: skip
+    """Any RFC 6749 provider: the device login when it has a device endpoint, else the
+    browser login with a loopback redirect (PKCE)."""
     return Provider(
-        name="custom", flow=DEVICE, token_url=token_url, scopes=scopes,
-        device_authorization_url=device_authorization_url,
+        name="custom", flow=DEVICE if device_authorization_url else LOOPBACK, token_url=token_url, scopes=scopes,
+        device_authorization_url=device_authorization_url, authorization_url=authorization_url,
     )  # fmt: skip
 
 

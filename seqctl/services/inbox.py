@@ -22,7 +22,7 @@ from pathlib import Path
 from seqctl import settings
 from seqctl.delivery.message import is_test_message_id
 from seqctl.delivery.pool import tls_policy
-from seqctl.errors import InvalidInput
+from seqctl.errors import AuthorisationExpired, InvalidInput
 from seqctl.inbound.classify import (
     AUTO_REPLY,
     BOUNCE,
@@ -38,6 +38,8 @@ from seqctl.inbound.classify import (
 from seqctl.inbound.imap import FETCH_CHUNK, ImapError, ImapFolder, ImapTarget, parse_imap_url
 from seqctl.services.catalog import Catalog
 from seqctl.services.events import apply_event
+from seqctl.services.mailboxes import hold_for_authorisation
+from seqctl.services.oauth_tokens import account_of, bearer_source, is_authorisation_reason
 from seqctl.services.progress import calendar_of
 from seqctl.states import RUNNABLE, EventType
 from seqctl.store import contacts as contact_store
@@ -125,19 +127,31 @@ def sync_imap(
     if not keys:
         raise InvalidInput("no mailbox has an imap: setting; add one (imap: ${VAR}) or use --maildir")
     report = SyncReport()
+    tokens = bearer_source(db)
     for key in keys:
-        reference = catalog.mailboxes[key].imap
+        mailbox = catalog.mailboxes[key]
+        reference = mailbox.imap
         assert reference is not None
         url = settings.resolve_reference(reference)
         if url is None:
             report.errors.append(f"mailbox {key}: {reference} is not set in the environment")
             continue
+        held = catalog.mailbox_records[key].held_reason
+        if mailbox.oauth is not None and is_authorisation_reason(key, held):
+            report.errors.append(f"mailbox {key} paused: {held}")  # until `auth login` lifts it
+            continue
         try:
-            target = parse_imap_url(url, where=f"mailbox {key} imap", tls=tls_policy(catalog.mailboxes[key]))
+            target = parse_imap_url(
+                url, where=f"mailbox {key} imap", tls=tls_policy(mailbox),
+                bearer=tokens(mailbox) if mailbox.oauth else None, account=account_of(mailbox),
+            )  # fmt: skip
             with db.holding():
                 _sync_folder(db, catalog, key, target, now=now, away_days=away_days, report=report)
         except (ImapError, InvalidInput) as exc:
             report.errors.append(f"mailbox {key}: {exc}")
+        except AuthorisationExpired as exc:
+            hold_for_authorisation(db, key, exc.message, now=now)
+            report.errors.append(f"mailbox {key} paused: {exc.message}")
     return report
 
 

@@ -17,6 +17,7 @@ from seqctl.engine.limits import day_start, describe_hold, held_until, sendable
 from seqctl.errors import NotFound
 from seqctl.inbound.reasons import SENDER_SIDE
 from seqctl.services.catalog import Catalog
+from seqctl.services.oauth_tokens import is_authorisation_reason
 from seqctl.spec.mailboxes import Mailbox
 from seqctl.states import WaitingReason
 from seqctl.store import catalog as catalog_store
@@ -119,6 +120,22 @@ def resume(db: Database, key: str, *, now: datetime) -> int:
         catalog_store.release_mailbox(tx, key)
         catalog_store.clear_outage(tx, key)
         return enrollment_store.release_mailbox_waits(tx, sequence_ids, now)
+
+
+def hold_for_authorisation(db: Database, key: str, reason: str, *, now: datetime) -> None:
+    """Its authorisation is gone: hold its sending (and syncing) until `auth login`."""
+    with db.write() as tx:
+        catalog_store.hold_mailbox(tx, key, reason, now)
+
+
+def resume_after_login(db: Database, key: str, *, now: datetime) -> int:
+    """A login gave the mailbox a new authorisation: lift a hold its expiry put on it
+    (an operator's or the breaker's hold stays); how many enrollments are due again."""
+    with db.read() as tx:
+        held = catalog_store.held_reason(tx, key)
+    if not is_authorisation_reason(key, held):
+        return 0
+    return resume(db, key, now=now)
 
 
 def _known(db: Database, key: str) -> Catalog:

@@ -15,6 +15,7 @@ from seqctl.delivery.transports import SendOutcome
 from seqctl.errors import InvalidInput, SeqctlError
 from seqctl.services.catalog import Catalog
 from seqctl.services.contacts import normalise_email
+from seqctl.services.oauth_tokens import bearer_source
 from seqctl.services.preview import contact_or_sample
 from seqctl.services.progress import owner_of, template_context
 from seqctl.services.step_rules import email_variant, render_email
@@ -65,7 +66,7 @@ def test_send(
         sender=mailbox.from_, recipient=recipient, recipient_name="", subject=subject, text=parts.text,
         html=parts.html, message_id=message_id, date=now, reply_to=mailbox.reply_to, list_unsubscribe="none",
     ))  # fmt: skip
-    pool = pool or TransportPool()
+    pool = pool or TransportPool(bearer=bearer_source(db))
     try:
         transport = pool.get(mailbox)
         transport.stage(message_id, 1, raw)  # as the tick does: a Maildir outbox writes staged files

@@ -79,3 +79,8 @@ def mark_expired(tx: Connection, mailbox_key: str, reason: str, now: datetime) -
 
 def forget(tx: Connection, mailbox_key: str) -> bool:
     return bool(tx.execute(delete(A).where(A.c.mailbox_key == mailbox_key)).rowcount)
+
+
+def forget_access(tx: Connection, mailbox_key: str) -> None:
+    """The server refused the access token: the next use renews it (the refresh token stays)."""
+    tx.execute(update(A).where(A.c.mailbox_key == mailbox_key).values(access_expires_at=None))

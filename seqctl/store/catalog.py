@@ -71,7 +71,11 @@ def hold_mailbox(tx: Connection, key: str, reason: str, now: datetime) -> bool:
 
 
 def is_held(tx: Connection, key: str) -> bool:
-    return tx.execute(select(M.c.held_reason).where(M.c.key == key)).scalar() is not None
+    return held_reason(tx, key) is not None
+
+
+def held_reason(tx: Connection, key: str) -> str | None:
+    return tx.execute(select(M.c.held_reason).where(M.c.key == key)).scalar()
 
 
 def release_mailbox(tx: Connection, key: str) -> bool:

@@ -7,9 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-import sqlalchemy
 
-from tests.conftest import Cli, mail_fixture, outbox_messages, write
+from tests.conftest import Cli, mail_fixture, outbox_messages, text_values, write
 
 FILE = """\
 mailboxes:
@@ -69,26 +68,6 @@ def test_list_show_and_export_round_trip(cli: Cli, tmp_path: Path, outbox: Path)
     fresh = Cli(cli.db_url, tmp_path)
     fresh.ok("contacts", "import", str(exported))
     assert fresh.ok("contacts", "list", "--json").json() == listed
-
-
-def text_values(db_url: str) -> list[tuple[str, str, str]]:
-    """(table, column, value) for every non-empty value of every table, as text."""
-    url = db_url.replace("postgresql://", "postgresql+psycopg://", 1)
-    engine = sqlalchemy.create_engine(url)
-    found = []
-    try:
-        metadata = sqlalchemy.MetaData()
-        metadata.reflect(engine)
-        with engine.connect() as conn:
-            for table in metadata.sorted_tables:
-                for row in conn.execute(sqlalchemy.select(table)):
-                    for column, value in row._mapping.items():
-                        if value is not None:
-                            text = value if isinstance(value, str) else json.dumps(value, default=str)
-                            found.append((table.name, column, text))
-    finally:
-        engine.dispose()
-    return found
 
 
 def test_erase_leaves_nothing_of_the_person_anywhere_and_the_address_suppressed(

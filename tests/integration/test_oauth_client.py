@@ -1,9 +1,12 @@
-"""The OAuth client (issue 15's groundwork) against a real authorization server on loopback
+"""The OAuth client against a real authorization server on loopback
 (`tests/oauth_server.py`): the RFC 8628 device login — approved, pending, slow_down,
-denied, expired — and refresh-token rotation, where replaying a rotated token revokes the
-whole family. Only the wait between polls is injected (the clock), never the protocol."""
+denied, expired — refresh-token rotation, where replaying a rotated token revokes the
+whole family, and the first request of Google's browser login as Google documents it.
+Only the wait between polls is injected (the clock), never the protocol."""
 
 from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -68,3 +71,21 @@ def test_refresh_tokens_rotate_and_a_replay_revokes_the_family(server: OAuthServ
     assert "invalid_grant" in message and first["refresh_token"] not in message
     with pytest.raises(client.RefreshRefused):  # the whole family is gone, the newest token too
         client.refresh(provider(server), server.client_id, None, second["refresh_token"])
+
+
+def test_the_google_browser_login_asks_for_offline_access_with_pkce_and_a_loopback_redirect() -> None:
+    shown: list[str] = []
+    with pytest.raises(client.LoginFailed) as nobody:
+        client.browser_login(presets.google(), "123.apps.googleusercontent.com", "secret", show=shown.append,
+                             open_browser=False, seconds=0.2)  # fmt: skip
+    assert "nobody signed in" in str(nobody.value)
+    [url] = shown
+    parts = urlsplit(url)
+    query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+    assert f"{parts.scheme}://{parts.netloc}{parts.path}" == "https://accounts.google.com/o/oauth2/v2/auth"
+    assert query["response_type"] == "code" and query["client_id"] == "123.apps.googleusercontent.com"
+    assert query["scope"] == "https://mail.google.com/"
+    assert query["access_type"] == "offline" and query["prompt"] == "consent"
+    assert query["code_challenge_method"] == "S256" and len(query["code_challenge"]) == 43
+    assert query["redirect_uri"].startswith("http://127.0.0.1:") and query["redirect_uri"].endswith("/")
+    assert len(query["state"]) >= 20 and "secret" not in url

@@ -80,7 +80,7 @@ def test_a_refused_refresh_marks_the_mailbox_expired_with_what_to_do(db: Any, se
     server.revoked_families.update(r["family"] for r in server.refresh_tokens.values())  # consent withdrawn
     with pytest.raises(oauth_tokens.AuthorisationExpired) as refused:
         oauth_tokens.access_token(db, "ada", oauth, secret=SECRET, real_now=later(3600))
-    assert str(refused.value) == "authorisation expired: run seqctl auth login ada"
+    assert str(refused.value) == "authorisation expired: run seqctl auth login ada (custom: invalid_grant)"
     with db.read() as tx:
         stored = auth_store.get(tx, "ada")
     assert stored is not None and stored.state == auth_store.EXPIRED and stored.reason == str(refused.value)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 
 import pytest
@@ -34,7 +33,15 @@ def test_a_token_or_user_that_could_break_the_message_is_refused(bad: str) -> No
 
 
 def test_a_failure_is_described_in_one_line_from_the_json_challenge() -> None:
-    challenge = base64.b64encode(json.dumps({"status": "invalid_token", "scope": "mail"}).encode())
+    challenge = json.dumps({"status": "invalid_token", "scope": "mail"}).encode()
     assert sasl.describe_failure(challenge) == "the server refused the token (invalid_token; it wants scope mail)"
-    assert sasl.describe_failure(b"not base64!") == "the server refused the token"
+    assert sasl.describe_failure(b"not json!") == "the server refused the token"
+    assert sasl.describe_failure(b'{"status": "bad\\u001b[31m"}') == "the server refused the token (bad[31m)"
+
+
+def test_an_exchange_sends_the_initial_response_then_answers_the_error_challenge() -> None:
+    exchange = sasl.BearerExchange(sasl.OAUTHBEARER, "ada@x.example", "tok", host="h", port=993)
+    assert exchange(b"").startswith(b"n,a=ada@x.example,")
+    assert exchange(b'{"status": "invalid_token"}') == b"\x01"
+    assert exchange.refusal == "the server refused the token (invalid_token)"
     assert sasl.failure_answer(sasl.OAUTHBEARER) == b"\x01" and sasl.failure_answer(sasl.XOAUTH2) == b""

@@ -9,20 +9,26 @@ lost a claim writes nothing for it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from seqctl import settings
 from seqctl.delivery.pool import TransportPool
 from seqctl.services.batch.work import RUNNING, STOPPED, Work
 from seqctl.services.catalog import Catalog
+from seqctl.services.oauth_tokens import bearer_source
 from seqctl.services.progress import advance_values, owner_of, template_context
 from seqctl.services.tick_report import TickReport
 from seqctl.spec.mailboxes import Mailbox
 from seqctl.states import EnrollmentStatus, WaitingReason
 from seqctl.store import activity
+from seqctl.store import catalog as catalog_store
 from seqctl.store import enrollments as enrollment_store
 from seqctl.store.db import Database, Tx
+
+# How soon an email of a mailbox held by an operator, the breaker or an expired
+# authorisation is looked at again (`mailbox resume` and `auth login` make it due at once).
+HELD_RECHECK = timedelta(minutes=15)
 
 
 @dataclass
@@ -52,7 +58,7 @@ class Batch:
         catalog = Catalog.load(db)
         records = catalog.mailbox_records
         return cls(
-            db=db, now=now, lease_until=lease_until, pool=pool or TransportPool(), max_attempts=max_attempts,
+            db=db, now=now, lease_until=lease_until, pool=pool or TransportPool(bearer=bearer_source(db)), max_attempts=max_attempts,
             report=report, catalog=catalog,
             mailbox_paused={key: r.paused_until for key, r in records.items() if r.paused_until},
             mailbox_outages={key: r.outages for key, r in records.items() if r.outages},
@@ -103,6 +109,20 @@ class Batch:
         )
         work.counts["deferred"] += 1
         work.phase = STOPPED
+
+    def hold_mailbox(self, tx: Tx, mailbox_key: str, reason: str) -> None:
+        """Hold the mailbox until an operator acts (its authorisation expired): none of its
+        emails goes out after this one, in this tick or later."""
+        if mailbox_key in self.mailbox_hold_reasons:
+            return
+        catalog_store.hold_mailbox(tx, mailbox_key, reason, self.now)
+        self.mailbox_hold_reasons[mailbox_key] = reason
+        self.report.paused_mailboxes[mailbox_key] = reason
+        self.report.errors.append(f"mailbox {mailbox_key} paused: {reason}")
+
+    def defer_for_hold(self, work: Work, mailbox_key: str) -> None:
+        why = f"mailbox {mailbox_key} paused: {self.mailbox_hold_reasons[mailbox_key]}"
+        self.defer(work, self.now + HELD_RECHECK, WaitingReason.MAILBOX, why)
 
     def hold_for_sequence(self, work: Work) -> None:
         """Its sequence is paused: no tick looks at it again until `resume SEQUENCE`."""

@@ -29,8 +29,6 @@ from seqctl.store.db import DatabaseUnavailable, Tx
 
 # How soon an email held by missing configuration (SEQCTL_SECRET) is looked at again.
 CONFIG_RECHECK = timedelta(minutes=5)
-# How soon an email of a mailbox held by an operator or the breaker is looked at again.
-HELD_RECHECK = timedelta(minutes=15)
 
 Intent = tuple[Work, PreparedSend, int]  # a committed intent: the work, its message, the send row
 
@@ -104,9 +102,7 @@ class SendPipeline:
         # Checked here rather than with the other checks: an earlier email of this batch
         # may have found the mailbox down or at its limit.
         if mailbox.key in batch.mailbox_hold_reasons:
-            # Looked at again every HELD_RECHECK; `mailbox resume` makes them due at once.
-            why = f"mailbox {mailbox.key} paused: {batch.mailbox_hold_reasons[mailbox.key]}"
-            batch.defer(work, now + HELD_RECHECK, "mailbox", why)
+            batch.defer_for_hold(work, mailbox.key)
             return None
         paused_until = batch.mailbox_paused.get(mailbox.key)
         if paused_until is not None and paused_until > now:
@@ -207,7 +203,10 @@ class SendPipeline:
             mailbox = prepared.mailbox
             transport = batch.pool.get(mailbox)
             paused_until = batch.mailbox_paused.get(mailbox.key)
-            if paused_until is not None and paused_until > batch.now:  # an earlier send of the group found it down
+            if mailbox.key in batch.mailbox_hold_reasons:  # an earlier send of the group found it held
+                transport.discard(prepared.message_id, prepared.attempt)
+                result = SendResult(SendOutcome.MAILBOX_HELD, batch.mailbox_hold_reasons[mailbox.key])
+            elif paused_until is not None and paused_until > batch.now:  # an earlier send of the group found it down
                 transport.discard(prepared.message_id, prepared.attempt)
                 result = SendResult(SendOutcome.MAILBOX_DOWN, f"mailbox {mailbox.key} paused")
             else:

@@ -104,8 +104,13 @@ class Settlement:
     def _not_sent(self, tx: Tx, delivery: Delivery, *, fenced: bool) -> None:
         batch, work, prepared, now = self.batch, delivery.work, delivery.prepared, self.batch.now
         outcome, detail, mailbox = delivery.result.outcome, delivery.result.detail, prepared.mailbox
-        status = {SendOutcome.MAILBOX_DOWN: SendStatus.NOT_SENT, SendOutcome.FAILED: SendStatus.FAILED}.get(outcome, SendStatus.RETRY)
+        status = {SendOutcome.MAILBOX_DOWN: SendStatus.NOT_SENT, SendOutcome.MAILBOX_HELD: SendStatus.NOT_SENT, SendOutcome.FAILED: SendStatus.FAILED}.get(outcome, SendStatus.RETRY)
         sends.settle_send(tx, delivery.row_id, status, now=now, error=detail, attempt=prepared.attempt)
+        if outcome is SendOutcome.MAILBOX_HELD:
+            batch.hold_mailbox(tx, mailbox.key, detail)
+            if fenced:
+                batch.defer_for_hold(work, mailbox.key)
+            return
         if outcome is SendOutcome.MAILBOX_DOWN:
             until = batch.mailbox_paused.get(mailbox.key)
             if until is None or until <= now:  # not already paused by an earlier send of this tick
