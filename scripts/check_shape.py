@@ -33,8 +33,10 @@ HOMES: dict[str, tuple[str, ...]] = {
     "yaml": ("seqctl/spec/loader.py",),
     "cryptography": ("seqctl/token_box.py",),
     "authlib": ("seqctl/oauth/client.py",),
-    "requests": ("seqctl/oauth/client.py",),
+    "requests": ("seqctl/oauth/client.py", "seqctl/notify/http.py"),
     "joserfc": ("seqctl/oauth/client.py",),
+    "standardwebhooks": ("seqctl/notify/payloads.py",),
+    "prometheus_client": ("seqctl/metrics.py",),
 }
 # Reading the clock: where it is allowed, and why.
 CLOCK_READS = ("datetime.now", "datetime.utcnow", "date.today", "time.time")
@@ -42,7 +44,7 @@ CLOCK_HOMES = (
     "seqctl/cli/app.py",  # the one reading of a command (`--now` replaces it)
     "seqctl/web.py",  # the tracking app's clock, replaceable for tests and `--now`
     "seqctl/delivery/transports.py",  # the Maildir rule for abandoned tmp/ files compares file times
-    "seqctl/services/oauth_tokens.py",  # a token's expiry is the provider's real time, never `--now`
+    "seqctl/real_time.py",  # token expiry and webhook timestamps are checked by others' real clocks
 )
 
 

@@ -70,3 +70,8 @@ class AuthorisationExpired(SeqctlError):
 
 class TokenUnavailable(SeqctlError):
     """The provider could not be asked for a token just now (unreachable, slow): try later."""
+
+
+class RefreshRefused(SeqctlError):
+    """The provider will not renew a mailbox's tokens any more (revoked, expired, consent
+    withdrawn): the mailbox needs a new `seqctl auth login`."""

@@ -20,7 +20,7 @@ from seqctl.errors import EXIT_INTERRUPTED, SeqctlError, SpecError
 # this order.
 # isort: off
 from seqctl.cli import sequences, contacts, enrollments, running, tasks  # noqa: F401
-from seqctl.cli import events, suppressions, inbox, mailboxes, auth  # noqa: F401
+from seqctl.cli import events, suppressions, inbox, mailboxes, auth, notifications  # noqa: F401
 # isort: on
 
 

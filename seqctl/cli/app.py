@@ -89,6 +89,10 @@ JsonOption = Annotated[
 SequenceArg = Annotated[str | None, typer.Argument(help="Sequence key.")]
 EmailOpt = Annotated[str | None, typer.Option("--email", help="The contact's address.")]
 IdOpt = Annotated[int | None, typer.Option("--id", min=1, max=MAX_ID, help="Enrollment id.")]
+MetricsOption = Annotated[
+    str | None,
+    typer.Option("--metrics-file", help="Write Prometheus metrics here (default: $SEQCTL_METRICS_FILE)."),
+]
 NowOption = Annotated[str | None, typer.Option("--now", help="Simulate the clock (ISO 8601 with offset).")]
 
 

@@ -69,8 +69,13 @@ def events_import(
     Example: seqctl events import sendgrid-events.json --format sendgrid
     """
     from seqctl.services.events_import import import_events
+    from seqctl.services.notify_delivery import deliver
 
-    report = import_events(database(), file, fmt, now=now())
+    db, at = database(), now()
+    report = import_events(db, file, fmt, now=at)
+    delivered = deliver(db, now=at)  # the notifications the events caused
+    for problem in delivered.errors:
+        output.note(problem)
     if as_json:
         output.print_json(report.as_json())
     else:

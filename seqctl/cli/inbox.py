@@ -10,6 +10,7 @@ from seqctl.cli import output
 from seqctl.cli.app import (
     MAX_ID,
     JsonOption,
+    MetricsOption,
     database,
     inbox_app,
     now,
@@ -28,6 +29,7 @@ def inbox_sync(
     away_days: Annotated[
         int, typer.Option("--away-days", max=MAX_ID, help="Pause after an out-of-office that names no return date.")
     ] = 3,
+    metrics_file: MetricsOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Classify every message not read before: replies exit, bounces exit and suppress,
@@ -37,22 +39,31 @@ def inbox_sync(
     only --mailbox). A mailbox that cannot be read is reported and the others are still
     read; the exit code is then 1.
 
+    Then the notifications it caused (a reply…) are delivered, the metrics file written
+    and SEQCTL_HEALTHCHECK_URL pinged.
+
     Example: seqctl inbox sync --mailbox ada
     """
-    from seqctl.services.inbox import sync_imap, sync_maildir
+    from seqctl.services.inbox import SyncReport, sync_imap, sync_maildir
+    from seqctl.services.runs import observed
 
-    if maildir is not None:
-        report = sync_maildir(database(), maildir, mailbox_key=mailbox, now=now(), away_days=away_days)
-    else:
-        report = sync_imap(database(), mailbox_key=mailbox, now=now(), away_days=away_days)
+    db, at = database(), now()
+
+    def sync() -> SyncReport:
+        if maildir is not None:
+            return sync_maildir(db, maildir, mailbox_key=mailbox, now=at, away_days=away_days)
+        return sync_imap(db, mailbox_key=mailbox, now=at, away_days=away_days)
+
+    report, delivered = observed(db, "inbox_sync", sync, SyncReport.outcome, now=at, metrics_file=metrics_file)
     summary = {
         "read": report.read, "already_read": report.skipped, **report.kinds, "unmatched": report.unmatched,
         "exited": report.exited, "paused": report.paused, "errors": report.errors,
+        "notifications": delivered.counts(),
     }  # fmt: skip
     if as_json:
         output.print_json(summary)
     else:
-        output.note("inbox: " + ", ".join(f"{k} {v}" for k, v in summary.items() if k != "errors"))
+        output.note("inbox: " + ", ".join(f"{k} {v}" for k, v in summary.items() if k not in ("errors", "notifications")))
     for problem in report.errors:
         output.error(problem)
     if report.errors:

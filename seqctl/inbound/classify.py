@@ -82,6 +82,7 @@ class Classified:
     status: str | None = None  # e.g. 5.1.1
     diagnostic: str | None = None
     returns_on: date | None = None  # an auto-reply's return date, when it names one
+    text: str | None = None  # a reply's own words (no quoted thread, no signature), for notifications
     reason: str | None = None  # a bounce's reason (SPEC §6)
     action: str | None = None  # a delivery report's: failed, delayed, delivered, relayed, expanded
     failures: tuple[Recipient, ...] = ()  # every failed recipient of a bounce
@@ -92,6 +93,9 @@ class Classified:
         if self.kind in (BOUNCE, COMPLAINT, DELIVERY_REPORT):
             return self.bounced
         return self.sender
+
+
+REPLY_TEXT_CHARS = 4000  # what a notification carries of a reply
 
 
 def unclassified() -> Classified:
@@ -111,7 +115,7 @@ def classify(raw: bytes) -> Classified:
         return replace(base, kind=AUTO_REPLY, returns_on=return_date(own_text(message), when))
     if not listed and _asks_to_unsubscribe(message, base.subject):
         return replace(base, kind=UNSUBSCRIBE)
-    return base
+    return replace(base, text=own_text(message).strip()[:REPLY_TEXT_CHARS])
 
 
 def _basics(message: Message) -> Classified:

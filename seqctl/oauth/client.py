@@ -22,7 +22,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import RSAKey
 
-from seqctl.errors import InvalidInput, SeqctlError, TokenUnavailable
+from seqctl.errors import InvalidInput, RefreshRefused, SeqctlError, TokenUnavailable
 from seqctl.oauth.presets import Provider, device_authorization_request, device_token_request
 
 TIMEOUT_S = 30
@@ -35,11 +35,6 @@ ASSERTION_SECONDS = 3600  # Google's longest
 
 class LoginFailed(SeqctlError):
     """The provider refused the login (denied, expired) or could not be reached."""
-
-
-class RefreshRefused(SeqctlError):
-    """The provider will not refresh these tokens any more (revoked, expired, consent
-    withdrawn): the mailbox needs a new `seqctl auth login`."""
 
 
 @dataclass(frozen=True)

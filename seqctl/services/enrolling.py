@@ -12,11 +12,13 @@ from seqctl.engine.schedule import calendars_for, sequence_start, step_due_at
 from seqctl.errors import InvalidInput, NotFound
 from seqctl.services.catalog import Catalog
 from seqctl.services.contacts import normalise_email, read_csv
+from seqctl.services.notifying import enrollment_data
 from seqctl.services.steps_done import Progress
 from seqctl.states import OPEN, EnrollmentStatus, ExitReason, SequenceStatus, WaitingReason
 from seqctl.store import activity
 from seqctl.store import contacts as contact_store
 from seqctl.store import enrollments as enrollment_store
+from seqctl.store import notifications as notification_store
 from seqctl.store.db import Database
 from seqctl.store.records import Contact, Enrollment
 from seqctl.zones import check_timezone
@@ -168,6 +170,16 @@ def _enroll_chunk(
             "detail": {"first_step": first, "due": row["step_due_at"].isoformat()},
         })  # fmt: skip
     activity.record_executions(tx, executions)
+    notifier = catalog.notifier
+    if notifier.hears("enrolled", sequence=sequence_key):
+        notification_store.add(tx, [
+            row for contact, enrollment_id in enrolled
+            for row in notifier.rows(
+                "enrolled", enrollment_data(enrollment_id=enrollment_id, email=contact.email, sequence=sequence_key,
+                                            step=first),
+                at=now, now=now, sequence=sequence_key, enrollment_id=enrollment_id,
+            )
+        ])  # fmt: skip
     return enrolled, skipped
 
 

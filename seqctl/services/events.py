@@ -19,6 +19,8 @@ from seqctl.engine.reputation import breaker_reason
 from seqctl.errors import InvalidInput, NotFound
 from seqctl.inbound.reasons import SENDER_SIDE
 from seqctl.services.catalog import Catalog
+from seqctl.services.mailboxes import hold_in
+from seqctl.services.notifying import enrollment_data
 from seqctl.services.progress import facts_for
 from seqctl.spec.models import EXIT_EVENTS
 from seqctl.states import EVENT_TYPES, LIVE, SUPPRESSING_EVENTS, BounceKind, EnrollmentStatus, EventType
@@ -91,6 +93,7 @@ def apply_event(
     automated: str | None = None,
     sender: str | None = None,
     reason: str | None = None,
+    text: str | None = None,
 ) -> EventReport:
     """Record a checked event in `tx`; suppress and exit what it stops.
 
@@ -110,6 +113,8 @@ def apply_event(
     ):  # fmt: skip
         return EventReport(recorded=False)
     report = EventReport(recorded=True)
+    _notify(tx, catalog, contact, event_type, message_id, at=at, now=now, detail=detail, reason=reason, url=url,
+            text=text)  # fmt: skip
     if event_type == EventType.BOUNCED and detail == BounceKind.SOFT:
         report.suppressed = _soft_bounce_suppresses(tx, contact, reason, at=at, now=now)
     elif event_type in SUPPRESSING_EVENTS:
@@ -142,9 +147,27 @@ def guard_reputation(tx: Any, catalog: Catalog, message_id: str, *, now: datetim
         bounced=bounced, complained=complained, window=limits.window, bounce_rate=limits.bounce_rate,
         complaint_rate=limits.complaint_rate,
     )  # fmt: skip
-    if reason is not None and catalog_store.hold_mailbox(tx, message.mailbox_key, reason, now):
+    if reason is not None and hold_in(tx, catalog.notifier, message.mailbox_key, reason, now):
         return f"mailbox {message.mailbox_key} paused: {reason}"
     return None
+
+
+def _notify(
+    tx: Any, catalog: Catalog, contact: Contact, event_type: str, message_id: str | None, *, at: datetime,
+    now: datetime, **more: Any,
+) -> None:  # fmt: skip
+    """The event's notifications: with the enrollment and step of the message it concerns."""
+    notifier = catalog.notifier
+    if not notifier.targets:
+        return
+    message = sends.by_message_id(tx, message_id) if message_id else None
+    enrollment = enrollment_store.get(tx, message.enrollment_id) if message is not None else None
+    if message is None or enrollment is None:
+        notifier.record(tx, event_type, {"email": contact.email, **{k: v for k, v in more.items() if v}}, at=at, now=now)
+        return
+    data = enrollment_data(enrollment_id=enrollment.id, email=contact.email, sequence=enrollment.sequence_key,
+                           step=message.step_id, message_id=message.message_id, **more)  # fmt: skip
+    notifier.record(tx, event_type, data, at=at, now=now, sequence=enrollment.sequence_key, enrollment_id=enrollment.id)
 
 
 SOFT_BOUNCE_WINDOW = timedelta(days=30)
@@ -172,7 +195,7 @@ def apply_exit_rules(tx: Any, catalog: Catalog, contact: Contact, *, now: dateti
     for e in enrollment_store.open_for_contact(tx, contact.id):
         sequence = catalog.by_id[e.sequence_id].model
         reason = exit_reason(sequence.exit_on, facts_for(e, events))
-        if reason is not None and _exit(tx, e, reason, f"{reason} event", now):
+        if reason is not None and _exit(tx, catalog, e, reason, f"{reason} event", now):
             exited.append(e.id)
     return exited
 
@@ -189,12 +212,12 @@ def exit_company(tx: Any, catalog: Catalog, replier: str, *, now: datetime) -> l
     for e in enrollment_store.open_at_company(tx, company):
         if "domain_replied" not in catalog.by_id[e.sequence_id].model.exit_on:
             continue
-        if _exit(tx, e, "domain_replied", f"reply from {replier}", now):
+        if _exit(tx, catalog, e, "domain_replied", f"reply from {replier}", now):
             exited.append(e.id)
     return exited
 
 
-def _exit(tx: Any, e: Enrollment, reason: str, detail: str, now: datetime) -> bool:
+def _exit(tx: Any, catalog: Catalog, e: Enrollment, reason: str, detail: str, now: datetime) -> bool:
     values = enrollment_store.finished_values(EnrollmentStatus.EXITED, now, reason=reason, detail=detail)
     if not enrollment_store.guarded_update(tx, e.id, now, where={"status": LIVE}, **values):
         return False
@@ -203,6 +226,9 @@ def _exit(tx: Any, e: Enrollment, reason: str, detail: str, now: datetime) -> bo
         tx, enrollment_id=e.id, step_id=e.current_step, kind="exit", outcome="exited", at=now,
         detail={"reason": reason, "why": detail},
     )  # fmt: skip
+    data = enrollment_data(enrollment_id=e.id, email=e.email, sequence=e.sequence_key, step=e.current_step,
+                           reason=reason, detail=detail)  # fmt: skip
+    catalog.notifier.record(tx, "exited", data, at=now, now=now, sequence=e.sequence_key, enrollment_id=e.id)
     return True
 
 

@@ -17,6 +17,7 @@ from seqctl.spec.models import Sequence
 from seqctl.states import SequenceStatus
 from seqctl.store import catalog as catalog_store
 from seqctl.store import enrollments as enrollment_store
+from seqctl.store import notifications as notification_store
 from seqctl.store.db import Database
 
 EXIT_REMOVED = "exit"
@@ -24,7 +25,7 @@ EXIT_REMOVED = "exit"
 
 @dataclass
 class Change:
-    kind: str  # mailbox | owner | sequence
+    kind: str  # mailbox | owner | notify | sequence
     key: str
     state: str  # created | updated | unchanged
     details: list[str] = field(default_factory=list)
@@ -103,6 +104,7 @@ def import_files(
         existing_sequences = catalog_store.sequences(tx)
         existing_mailboxes = catalog_store.mailboxes(tx)
         existing_owners = catalog_store.owners(tx)
+        existing_targets = notification_store.targets(tx)
     loaded = load_files(
         paths,
         known_mailboxes=frozenset(existing_mailboxes),
@@ -110,9 +112,11 @@ def import_files(
             k for k, r in existing_mailboxes.items() if r.definition.get("tracking_url")
         ),
         known_sequences=frozenset(existing_sequences),
+        known_notify=frozenset(existing_targets),
     )
     mailboxes = [m for _, spec in loaded for m in spec.mailboxes]
     owners = [o for _, spec in loaded for o in spec.owners]
+    targets = [t for _, spec in loaded for t in spec.notify]
     sequences = [s for _, spec in loaded for s in spec.sequences]
 
     # Plan and apply under one write transaction, so the plan is what gets applied.
@@ -125,6 +129,8 @@ def import_files(
             )
         for owner in owners:
             changes.append(Change("owner", owner.key, _state(existing_owners.get(owner.key), _dump(owner))))
+        for target in targets:
+            changes.append(Change("notify", target.key, _state(existing_targets.get(target.key), _dump(target))))
         for sequence in sequences:
             definition = _dump(sequence)
             before_seq = existing_sequences.get(sequence.key)
@@ -180,6 +186,8 @@ def import_files(
             catalog_store.upsert_mailbox(tx, mailbox.key, _dump(mailbox), now)
         for owner in owners:
             catalog_store.upsert_owner(tx, owner.key, _dump(owner), now)
+        for target in targets:
+            notification_store.upsert_target(tx, target.key, _dump(target), now)
         for sequence in sequences:
             definition = _dump(sequence)
             sequence_id, _ = catalog_store.upsert_sequence(

@@ -41,6 +41,7 @@ from seqctl.services.events import apply_event
 from seqctl.services.mailboxes import hold_for_authorisation
 from seqctl.services.oauth_tokens import account_of, bearer_source, is_authorisation_reason
 from seqctl.services.progress import calendar_of
+from seqctl.services.tick_report import Outcome
 from seqctl.states import RUNNABLE, EventType
 from seqctl.store import contacts as contact_store
 from seqctl.store import enrollments as enrollment_store
@@ -68,6 +69,10 @@ class SyncReport:
 
     def count(self, kind: str) -> None:
         self.kinds[kind] = self.kinds.get(kind, 0) + 1
+
+    def outcome(self) -> Outcome:
+        line = f"read {self.read}, exited {self.exited}, paused {self.paused}, unmatched {self.unmatched}"
+        return Outcome(not self.errors, line + "".join(f"; {e}" for e in self.errors[:3]))
 
 
 MAX_AWAY_DAYS = 60
@@ -269,7 +274,7 @@ def _apply(
     event = apply_event(
         tx, catalog, contact, EVENT_OF[found.kind], message_id=message_id, at=found.sent_at or now, now=now,
         detail=found.bounce, source="inbox", dedupe_key=f"inbox:{found.message_id}" if found.message_id else None,
-        sender=found.sender, reason=found.reason,
+        sender=found.sender, reason=found.reason, text=found.text,
     )  # fmt: skip
     report.exited += len(event.exited)
     parts = [EVENT_OF[found.kind] + (f" ({found.bounce}, {found.reason})" if found.bounce else "")]

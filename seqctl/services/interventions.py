@@ -9,6 +9,7 @@ from typing import Any
 from seqctl.engine.schedule import step_due_at
 from seqctl.errors import InvalidInput, NotFound
 from seqctl.services.catalog import Catalog
+from seqctl.services.notifying import enrollment_data
 from seqctl.services.progress import calendar_of, resume_time
 from seqctl.states import (
     OPEN,
@@ -63,8 +64,15 @@ def resume(db: Database, targets: list[Enrollment], *, now: datetime) -> list[in
 
 
 def cancel(db: Database, targets: list[Enrollment], *, now: datetime) -> list[int]:
+    notifier = Catalog.load(db).notifier
+    detail = "cancelled by operator"
     with db.write() as tx:
-        return [e.id for e in targets if cancel_in(tx, e, now, "cancelled by operator")]
+        ended = [e for e in targets if cancel_in(tx, e, now, detail)]
+        for e in ended:
+            data = enrollment_data(enrollment_id=e.id, email=e.email, sequence=e.sequence_key, step=e.current_step,
+                                   reason=ExitReason.MANUAL, detail=detail)  # fmt: skip
+            notifier.record(tx, "exited", data, at=now, now=now, sequence=e.sequence_key, enrollment_id=e.id)
+        return [e.id for e in ended]
 
 
 def cancel_in(tx: Any, e: Enrollment, now: datetime, detail: str | None) -> bool:

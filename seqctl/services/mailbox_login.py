@@ -11,15 +11,15 @@ from datetime import datetime
 from typing import Any
 
 from seqctl import settings
-from seqctl.errors import InvalidInput, NotFound, TokenUnavailable
+from seqctl.errors import InvalidInput, NotFound, RefreshRefused, TokenUnavailable
 from seqctl.oauth import client
 from seqctl.oauth.presets import DEVICE
+from seqctl.real_time import real_clock
 from seqctl.services.catalog import Catalog
 from seqctl.services.mailboxes import resume_after_login
 from seqctl.services.oauth_tokens import (
     account_of,
     oauth_client,
-    real_clock,
     store_tokens,
     unauthorised_reason,
 )  # fmt: skip
@@ -55,7 +55,7 @@ def login(
             tokens = client.service_account_token(
                 provider, oauth.service_account, oauth.subject, issued_at=int(real_now().timestamp())
             )
-        except (client.RefreshRefused, TokenUnavailable) as exc:
+        except (RefreshRefused, TokenUnavailable) as exc:
             raise client.LoginFailed(f"the service account cannot act for {account}: {exc.message}") from None
     elif provider.flow == DEVICE:
         started = client.start_device_login(provider, oauth.client_id, oauth.client_secret)

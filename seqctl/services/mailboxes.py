@@ -17,6 +17,7 @@ from seqctl.engine.limits import day_start, describe_hold, held_until, sendable
 from seqctl.errors import NotFound
 from seqctl.inbound.reasons import SENDER_SIDE
 from seqctl.services.catalog import Catalog
+from seqctl.services.notifying import Notifier
 from seqctl.services.oauth_tokens import is_authorisation_reason
 from seqctl.spec.mailboxes import Mailbox
 from seqctl.states import WaitingReason
@@ -107,9 +108,9 @@ def listing(db: Database, *, now: datetime) -> list[dict[str, Any]]:
 
 def pause(db: Database, key: str, *, reason: str | None, now: datetime) -> bool:
     """Hold the mailbox's sending; False when it was held already."""
-    _known(db, key)
+    notifier = _known(db, key).notifier
     with db.write() as tx:
-        return catalog_store.hold_mailbox(tx, key, reason or "paused by an operator", now)
+        return hold_in(tx, notifier, key, reason or "paused by an operator", now)
 
 
 def resume(db: Database, key: str, *, now: datetime) -> int:
@@ -124,8 +125,17 @@ def resume(db: Database, key: str, *, now: datetime) -> int:
 
 def hold_for_authorisation(db: Database, key: str, reason: str, *, now: datetime) -> None:
     """Its authorisation is gone: hold its sending (and syncing) until `auth login`."""
+    notifier = Catalog.load(db).notifier
     with db.write() as tx:
-        catalog_store.hold_mailbox(tx, key, reason, now)
+        hold_in(tx, notifier, key, reason, now)
+
+
+def hold_in(tx: Tx, notifier: Notifier, key: str, reason: str, now: datetime) -> bool:
+    """Hold the mailbox and tell who hears of `mailbox_paused`; False when it was held already."""
+    if not catalog_store.hold_mailbox(tx, key, reason, now):
+        return False
+    notifier.record(tx, "mailbox_paused", {"mailbox": key, "reason": reason}, at=now, now=now, mailbox=key)
+    return True
 
 
 def resume_after_login(db: Database, key: str, *, now: datetime) -> int:

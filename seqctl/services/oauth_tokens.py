@@ -14,29 +14,27 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from seqctl import settings
 from seqctl.delivery.message import split_address
-from seqctl.errors import AuthorisationExpired, InvalidInput
-from seqctl.oauth import client, presets
-from seqctl.oauth.client import ServiceAccount
+from seqctl.errors import AuthorisationExpired, InvalidInput, RefreshRefused
+from seqctl.oauth import presets
 from seqctl.oauth.presets import Provider
+from seqctl.real_time import real_clock
 from seqctl.server_urls import parse_server_url
 from seqctl.spec.mailboxes import Mailbox
 from seqctl.store import auth as auth_store
 from seqctl.store.db import Database, Tx
 from seqctl.token_box import SealBroken, open_sealed, seal
 
+if TYPE_CHECKING:  # the OAuth client (authlib, requests) is imported only when a token is renewed
+    from seqctl.oauth.client import ServiceAccount
+
 METHOD = "oauth"
 SERVICE_ACCOUNT = "service_account"
 MAX_MARGIN = timedelta(minutes=1)  # refresh this long before expiry at most …
-
-
-def real_clock() -> datetime:
-    """The provider's clock, which `--now` never moves: a token lives in real time."""
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -110,6 +108,8 @@ def oauth_client(mailbox: Mailbox) -> OAuthClient:
         )  # fmt: skip
     account = None
     if (key_text := read("service_account", oauth.service_account)) is not None:
+        from seqctl.oauth.client import ServiceAccount
+
         account = ServiceAccount.from_json(_json_or_file(key_text, mailbox.key), where=f"mailbox {mailbox.key}: oauth service_account")
     return OAuthClient(
         provider, read("client_id", oauth.client_id) or "", read("client_secret", oauth.client_secret),
@@ -162,12 +162,14 @@ def _save(
 def new_tokens(oauth: OAuthClient, stored: dict[str, Any] | None, *, real_now: datetime) -> dict[str, Any]:
     """Fresh tokens: by the service account's grant, else by the stored refresh token
     (RefreshRefused when the provider says no, TokenUnavailable when it cannot be asked)."""
+    from seqctl.oauth import client
+
     if oauth.service_account is not None:
         return client.service_account_token(
             oauth.provider, oauth.service_account, oauth.subject, issued_at=int(real_now.timestamp())
         )
     if not stored or not stored.get("refresh_token"):
-        raise client.RefreshRefused(f"{oauth.provider.name}: no refresh token was given at login")
+        raise RefreshRefused(f"{oauth.provider.name}: no refresh token was given at login")
     fresh = client.refresh(oauth.provider, oauth.client_id, oauth.client_secret, stored["refresh_token"])
     fresh.setdefault("refresh_token", stored["refresh_token"])  # a provider that does not rotate
     return fresh
@@ -193,10 +195,10 @@ def access_token(
         if found is not None and (token := _still_good(found, secret, now)) is not None:
             return token
         stored = _opened(found, secret) if found is not None else None
-        refusal: client.RefreshRefused | None = None
+        refusal: RefreshRefused | None = None
         try:
             fresh = new_tokens(oauth, stored, real_now=now)
-        except client.RefreshRefused as exc:
+        except RefreshRefused as exc:
             refusal = exc
             if found is None:  # a service account refused at once: remember why
                 auth_store.save(tx, mailbox_key, method=oauth.method, account=oauth.subject, sealed="",

@@ -16,7 +16,7 @@ from seqctl.engine.flow import choose_variant
 from seqctl.errors import TemplateProblem
 from seqctl.services.catalog import Catalog
 from seqctl.services.progress import owner_of
-from seqctl.spec.models import EmailStep, Sequence, TaskStep, Variant
+from seqctl.spec.models import ActionStep, EmailStep, Sequence, TaskStep, Variant
 
 
 def email_variant(step: EmailStep, enrollment_id: int) -> Variant | None:
@@ -101,3 +101,8 @@ def plan_task(
     except TemplateProblem as exc:
         note, problem = None, str(exc)
     return TaskPlan(step.kind, owner, due, note, problem)
+
+
+def notify_message(step: ActionStep, context: dict[str, Any]) -> str:
+    """A `notify` action's message, rendered (TemplateProblem when it cannot be)."""
+    return render(step.message or "", context, what=f"step {step.id} message")

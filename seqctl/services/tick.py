@@ -8,6 +8,7 @@ back: cron's every-minute tick with nothing due stays a few cheap imports and on
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -34,8 +35,10 @@ class Tick:
         lease: timedelta = DEFAULT_LEASE,
         batch_size: int = DEFAULT_BATCH,
         max_attempts: int | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
     ) -> None:
         self.db = db
+        self.should_stop = should_stop  # asked between batches: a stopping worker ends after the batch in hand
         self.now = now
         self.lease_until = now + lease
         self.pool = pool
@@ -99,7 +102,7 @@ class Tick:
     ) -> int | None:
         """Claim batch after batch and run each, until nothing is due (or `remaining`, or
         `at_most` claims); returns what remains of `remaining`."""
-        while remaining is None or remaining > 0:
+        while (remaining is None or remaining > 0) and not self.should_stop():
             size = self.batch_size if remaining is None else min(self.batch_size, remaining)
             if at_most is not None:
                 if at_most <= 0:

@@ -161,7 +161,12 @@ def _check_templates(*fields: tuple[tuple[Any, ...], str | None]) -> Iterator[Fi
 
 
 def _check_action(step: ActionStep, here: tuple[Any, ...]) -> Iterator[Finding]:
-    operations = ("tag", "untag", "set", "assign", "enroll", "exit", "goto")
+    operations = ("tag", "untag", "set", "assign", "enroll", "exit", "goto", "notify")
+    if step.notify is not None and not step.message:
+        yield (*here, "notify"), "notify needs a message (a template) to send", False
+    if step.message is not None and step.notify is None:
+        yield (*here, "message"), "message is what a notify action sends: name the target with notify", False
+    yield from _check_templates(((*here, "message"), step.message))
     if not any(getattr(step, name) is not None for name in operations):
         yield here, f"an action needs one of: {', '.join(operations)}", False
     if step.goto is not None and step.next is not None:

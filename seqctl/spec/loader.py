@@ -289,6 +289,7 @@ def load_files(
     known_mailboxes: frozenset[str] = frozenset(),
     tracked_mailboxes: frozenset[str] = frozenset(),
     known_sequences: frozenset[str] = frozenset(),
+    known_notify: frozenset[str] = frozenset(),
 ) -> list[tuple[str, SpecFile]]:
     """Load several files as one configuration; every problem of every file is reported.
 
@@ -305,7 +306,7 @@ def load_files(
             problems.extend(exc.problems)
     if problems:
         raise SpecError(problems)
-    problems.extend(_cross_file_problems(loaded, known_mailboxes, known_sequences, tracked_mailboxes))
+    problems.extend(_cross_file_problems(loaded, known_mailboxes, known_sequences, tracked_mailboxes, known_notify))
     if problems:
         raise SpecError(problems)
     return [(name, spec) for name, spec, _ in loaded]
@@ -316,11 +317,15 @@ def _cross_file_problems(
     known_mailboxes: frozenset[str],
     known_sequences: frozenset[str],
     tracked_mailboxes: frozenset[str] = frozenset(),
+    known_notify: frozenset[str] = frozenset(),
 ) -> list[Problem]:
     problems: list[Problem] = []
     first_seen: dict[tuple[str, str], str] = {}
     for name, spec, positions in loaded:
-        keys = {"mailboxes": [m.key for m in spec.mailboxes], "sequences": [s.key for s in spec.sequences]}
+        keys = {
+            "mailboxes": [m.key for m in spec.mailboxes], "sequences": [s.key for s in spec.sequences],
+            "notify": [t.key for t in spec.notify],
+        }  # fmt: skip
         for kind, kind_keys in keys.items():
             for index, key in enumerate(kind_keys):
                 other = first_seen.setdefault((kind, key), name)
@@ -329,6 +334,13 @@ def _cross_file_problems(
                     problems.append(Problem(name, line, col, f"{key!r} is also defined in {other}"))
     mailboxes = known_mailboxes | {m.key for _, spec, _ in loaded for m in spec.mailboxes}
     sequences = known_sequences | {s.key for _, spec, _ in loaded for s in spec.sequences}
+    targets = known_notify | {t.key for _, spec, _ in loaded for t in spec.notify}
+    for name, spec, positions in loaded:
+        for t_index, target_spec in enumerate(spec.notify):
+            for q_index, only in enumerate(target_spec.sequences or []):
+                if only not in sequences:
+                    line, col = positions.at(("notify", t_index, "sequences", q_index))
+                    problems.append(Problem(name, line, col, f"no sequence {only!r} is defined"))
     redefined = {m.key for _, spec, _ in loaded for m in spec.mailboxes}
     tracked = (tracked_mailboxes - redefined) | {
         m.key for _, spec, _ in loaded for m in spec.mailboxes if m.tracking_url
@@ -349,4 +361,8 @@ def _cross_file_problems(
                 if target is not None and target not in sequences:
                     line, col = positions.at(("sequences", s_index, "steps", st_index, "enroll"))
                     problems.append(Problem(name, line, col, f"no sequence {target!r} to enroll into"))
+                told = getattr(step, "notify", None)
+                if told is not None and told not in targets:
+                    line, col = positions.at(("sequences", s_index, "steps", st_index, "notify"))
+                    problems.append(Problem(name, line, col, f"no notify target {told!r} is defined"))
     return problems

@@ -6,6 +6,7 @@ references, cycles, template syntax) live in `checks.py`.
 
 from __future__ import annotations
 
+import re
 import typing
 from datetime import date, datetime, time
 from typing import Annotated, Any, Literal
@@ -22,6 +23,7 @@ from pydantic import (
 from seqctl.spec.durations import Duration
 from seqctl.spec.fields import ClockTime, DurationField, Key, Strict
 from seqctl.spec.mailboxes import ListUnsubscribe, Mailbox
+from seqctl.spec.notify import NotifyTarget
 from seqctl.zones import check_timezone
 
 END = "end"  # where `next:` (or a branch) ends the enrollment; not a step id
@@ -214,6 +216,8 @@ class ActionStep(StepBase):
     enroll: str | None = None
     exit: str | None = None
     goto: str | None = None
+    notify: str | None = Field(default=None, description="a notify target's key: tell it now")
+    message: str | None = Field(default=None, description="with notify: the text (a template)")
     next: str | None = None
 
     def tags(self, which: str) -> list[str]:
@@ -253,9 +257,17 @@ class Owner(Strict):
 
     key: Key
     name: str | None = None
+    email: str | None = Field(default=None, description="where `notify` targets with email: owner write")
     calendar: Calendar | None = Field(
         default=None, description="Working hours: timezone, window (days, start, end, overrides), holidays"
     )
+
+    @field_validator("email")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is not None and (not re.fullmatch(r"[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+", value) or not value.isascii()):
+            raise ValueError(f"{value!r} is not an email address like ada@example.com")
+        return value
 
     @field_validator("calendar")
     @classmethod
@@ -330,4 +342,5 @@ class Sequence(Strict):
 class SpecFile(Strict):
     mailboxes: list[Mailbox] = Field(default_factory=list)
     owners: list[Owner] = Field(default_factory=list)
+    notify: list[NotifyTarget] = Field(default_factory=list)
     sequences: list[Sequence] = Field(default_factory=list)

@@ -28,7 +28,7 @@ def mailboxes(tx: Connection) -> dict[str, MailboxRecord]:
 
 def upsert_mailbox(tx: Connection, key: str, definition: dict[str, Any], now: datetime) -> str:
     """Insert or update; returns created, updated or unchanged."""
-    return _upsert_definition(tx, M, key, definition, now)
+    return upsert_definition(tx, M, key, definition, now)
 
 
 def owners(tx: Connection) -> dict[str, dict[str, Any]]:
@@ -36,10 +36,10 @@ def owners(tx: Connection) -> dict[str, dict[str, Any]]:
 
 
 def upsert_owner(tx: Connection, key: str, definition: dict[str, Any], now: datetime) -> str:
-    return _upsert_definition(tx, OWNERS, key, definition, now)
+    return upsert_definition(tx, OWNERS, key, definition, now)
 
 
-def _upsert_definition(
+def upsert_definition(
     tx: Connection, table: Any, key: str, definition: dict[str, Any], now: datetime
 ) -> str:
     existing = tx.execute(select(table.c.id, table.c.definition).where(table.c.key == key)).first()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Integer, String, and_, column, not_, or_, select, table, text, update
+from sqlalchemy import Connection, Integer, String, and_, column, func, not_, or_, select, table, text, update
 
 from seqctl.states import RUNNABLE, WaitingReason, status_in_sql
 from seqctl.store.columns import UTCDateTime
@@ -38,6 +38,17 @@ _enrollments = table(
 
 
 _mailboxes = table("mailboxes", column("key", String), column("held_reason", String))
+_notifications = table(
+    "notifications", column("id", Integer), column("status", String), column("next_attempt_at", UTCDateTime())
+)
+
+
+def notifications_due(tx: Connection, now: datetime) -> bool:
+    """Whether a notification is due for delivery (asked after every run, so asked here,
+    without the table models)."""
+    n = _notifications.c
+    found = select(n.id).where(n.status == "pending", n.next_attempt_at <= now).limit(1)
+    return tx.execute(found).first() is not None
 
 
 def hold_reasons(tx: Connection) -> dict[str, str]:
@@ -59,6 +70,12 @@ def any_due(tx: Connection, *, now: datetime) -> bool:
     return (
         tx.execute(select(e.id).where(text(RUNNABLE_SQL), e.next_run_at <= now).limit(1)).first() is not None
     )
+
+
+def next_due_at(tx: Connection) -> datetime | None:
+    """When the next runnable enrollment falls due (the worker sleeps until then)."""
+    e = _enrollments.c
+    return tx.execute(select(func.min(e.next_run_at)).where(text(RUNNABLE_SQL))).scalar()
 
 
 def claim_due(

@@ -299,3 +299,38 @@ class MailboxAuthRow(SQLModel, table=True):
     state: str = Field(max_length=20)  # authorised | expired
     reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     updated_at: datetime | None = _when(nullable=False)
+
+
+class NotifyTargetRow(SQLModel, table=True):
+    """Where notifications go (the `notify:` of sequence files)."""
+
+    __tablename__ = "notify_targets"
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=100)
+    definition: dict[str, Any] = _json()
+    updated_at: datetime | None = _when(nullable=False)
+
+
+class NotificationRow(SQLModel, table=True):
+    """The notification outbox: one row per target per event, written in the transaction of
+    the change that caused it, delivered afterwards (at least once) by whichever process
+    claims it: the claim is a lease, as for enrollments."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_status_next", "status", "next_attempt_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    webhook_id: str = Field(unique=True, max_length=40)  # the same on every retry (Standard Webhooks)
+    target_key: str = Field(max_length=100)
+    event: str = Field(max_length=40)
+    sequence_key: str | None = Field(default=None, max_length=100)
+    enrollment_id: int | None = None
+    data: dict[str, Any] = _json()
+    occurred_at: datetime | None = _when(nullable=False)
+    status: str = Field(max_length=20)  # pending | delivered | failed
+    attempts: int = Field(default=0)
+    next_attempt_at: datetime | None = _when(nullable=False)
+    give_up_at: datetime | None = _when(nullable=False)  # retried until then, then failed
+    leased_until: datetime | None = _when()
+    lease_token: str | None = Field(default=None, max_length=40)
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    delivered_at: datetime | None = _when()

@@ -16,13 +16,14 @@ from seqctl import settings
 from seqctl.delivery.pool import TransportPool
 from seqctl.services.batch.work import RUNNING, STOPPED, Work
 from seqctl.services.catalog import Catalog
+from seqctl.services.mailboxes import hold_in
+from seqctl.services.notifying import enrollment_data
 from seqctl.services.oauth_tokens import bearer_source
 from seqctl.services.progress import advance_values, owner_of, template_context
 from seqctl.services.tick_report import TickReport
 from seqctl.spec.mailboxes import Mailbox
 from seqctl.states import EnrollmentStatus, WaitingReason
 from seqctl.store import activity
-from seqctl.store import catalog as catalog_store
 from seqctl.store import enrollments as enrollment_store
 from seqctl.store.db import Database, Tx
 
@@ -83,6 +84,7 @@ class Batch:
         work.update(**values)
         if values["status"] == EnrollmentStatus.COMPLETED:
             self.record(work, step_id, "complete", "completed")
+            self.notify(work, "completed", step=step_id)
             work.counts["completed"] += 1
             work.phase = STOPPED
             return
@@ -97,6 +99,7 @@ class Batch:
 
         work.ops.append(close_tasks)
         self.record(work, work.current_step, "exit", "exited", detail={"reason": reason, "detail": detail})
+        self.notify(work, "exited", reason=reason, detail=detail)
         work.counts["exited"] += 1
         work.phase = STOPPED
 
@@ -115,7 +118,7 @@ class Batch:
         emails goes out after this one, in this tick or later."""
         if mailbox_key in self.mailbox_hold_reasons:
             return
-        catalog_store.hold_mailbox(tx, mailbox_key, reason, self.now)
+        hold_in(tx, self.catalog.notifier, mailbox_key, reason, self.now)
         self.mailbox_hold_reasons[mailbox_key] = reason
         self.report.paused_mailboxes[mailbox_key] = reason
         self.report.errors.append(f"mailbox {mailbox_key} paused: {reason}")
@@ -141,12 +144,14 @@ class Batch:
     def hold_unknown(self, work: Work, step_id: str, message_id: str, why: str) -> None:
         work.update(waiting_on=WaitingReason.UNKNOWN_SEND, next_run_at=None, leased_until=None, last_error=why)
         self.record(work, step_id, "email", "unknown", message_id=message_id, error=why)
+        self.notify(work, "unknown_send", step=step_id, message_id=message_id, error=why)
         work.counts["unknown"] += 1
         work.phase = STOPPED
 
     def fail(self, work: Work, step_id: str | None, error: str) -> None:
         work.update(status=EnrollmentStatus.FAILED, last_error=error, next_run_at=None, leased_until=None, waiting_on=None)
         self.record(work, step_id, "step", "failed", error=error)
+        self.notify(work, "failed", step=step_id, error=error)
         work.counts["failed"] += 1
         work.errors.append(f"enrollment {work.id}: {error}")
         work.phase = STOPPED
@@ -154,6 +159,22 @@ class Batch:
     def fail_with(self, work: Work, exc: Exception) -> None:
         """An unexpected error while running this work item: it fails, the batch goes on."""
         self.fail(work, work.current_step, f"{type(exc).__name__}: {exc}")
+
+    def notify(self, work: Work, event: str, *, target: str | None = None, **more: Any) -> None:
+        """The work item's notification of `event` (or a `notify` step's, to `target`),
+        written with its other writes: only if they are committed does anyone hear of it."""
+        notifier, sequence, now = self.catalog.notifier, work.loaded.record.key, self.now
+        if target is None and not notifier.hears(event, sequence=sequence):
+            return
+        more.setdefault("step", work.current_step)
+        data = enrollment_data(enrollment_id=work.id, email=work.contact.email, sequence=sequence, **more)
+        enrollment_id = work.id
+
+        def record(tx: Tx) -> None:
+            notifier.record(tx, event, data, at=now, now=now, sequence=sequence, enrollment_id=enrollment_id,
+                            target=target)  # fmt: skip
+
+        work.ops.append(record)
 
     def record(self, work: Work, step_id: str | None, kind: str, outcome: str, **extra: Any) -> None:
         work.executions.append(

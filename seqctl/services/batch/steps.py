@@ -12,10 +12,12 @@ from typing import Any
 
 from seqctl.delivery.transports import SendOutcome
 from seqctl.engine.flow import condition_holds, exit_reason
+from seqctl.errors import TemplateProblem
 from seqctl.services.batch.context import Batch
 from seqctl.services.batch.work import RUNNING, SENDING, STOPPED, Work
 from seqctl.services.enrolling import start_enrollment
-from seqctl.services.step_rules import plan_task
+from seqctl.services.notifying import STEP
+from seqctl.services.step_rules import notify_message, plan_task
 from seqctl.spec.mailboxes import Mailbox
 from seqctl.spec.models import ActionStep, BranchStep, EmailStep, TaskStep
 from seqctl.states import (
@@ -98,6 +100,8 @@ class StepInterpreter:
                 "owner": owner, "due_at": plan.due_at, "created_at": now,
             })  # fmt: skip
             batch.record(work, step.id, "task", "created", detail={"kind": step.kind, "owner": owner})
+            batch.notify(work, "task_due", step=step.id, kind=plan.kind, note=plan.note, owner=owner,
+                         due_at=plan.due_at.isoformat())  # fmt: skip
             work.counts["tasks"] += 1
             auto = work.calendar.add_wait(now, step.auto_complete) if step.auto_complete else None
             work.update(status=EnrollmentStatus.ACTIVE, waiting_on=WaitingReason.TASK, next_run_at=auto, leased_until=None, last_ran_at=now)
@@ -148,6 +152,14 @@ class StepInterpreter:
                 done["enroll"] = {"sequence": target, "enrollment": new_id, "skipped": why or None}
 
             work.ops.append(enroll)
+        if step.notify is not None:
+            try:
+                message = notify_message(step, batch.template_context(work))
+            except TemplateProblem as exc:
+                batch.fail(work, step.id, str(exc))
+                return
+            batch.notify(work, STEP, target=step.notify, step=step.id, message=message)
+            done["notify"] = step.notify
         work.counts["actions"] += 1
         batch.record(work, step.id, "action", "done", detail=done)
         if step.exit is not None:
