@@ -191,6 +191,28 @@ def test_kill_9_during_delivery_loses_nothing(cli: Cli, tmp_path: Path, outbox: 
     assert {n["status"] for n in cli.ok("notifications", "--limit", "100", "--json").json()} == {"delivered"}
 
 
+def test_three_deliverers_at_once_deliver_each_notification_once(
+    cli: Cli, tmp_path: Path, outbox: Path, receiver: Receiver
+) -> None:
+    cli.ok("import", str(write(tmp_path / "s.yaml", SEQ.replace("events: [all]", "events: [enrolled]"))))
+    people = [f"p{i}@example.org" for i in range(60)]
+    args = [a for p in people for a in ("--email", p)]
+    cli.add_contacts_for(*args)
+    cli.ok("enroll", "s", *args, now=NOW)  # enroll delivers nothing itself
+    receiver.delay = 0.03
+    deliverers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "seqctl", "--db", cli.db_url, "--now", "2026-11-23T10:01:00Z", "notify", "deliver"],
+            cwd=tmp_path, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )
+        for _ in range(3)
+    ]
+    for process in deliverers:
+        _, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+    assert len(receiver.hooks) == 60 and len(set(receiver.webhook_ids())) == 60
+
+
 def test_notify_settings_are_checked_at_import(cli: Cli, tmp_path: Path) -> None:
     def refused(notify: str, step: str = "") -> str:
         text = SEQ.split("notify:\n")[0] + "notify:\n" + notify + "sequences:\n  - key: s\n    mailbox: ada\n    steps:\n"
