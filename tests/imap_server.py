@@ -10,6 +10,7 @@ import contextlib
 import imaplib
 import os
 import shutil
+import signal
 import ssl
 import subprocess
 import tempfile
@@ -140,17 +141,21 @@ service anvil {{
   chroot =
 }}
 """)
-    process = subprocess.Popen([binary, "-F", "-c", str(root / "dovecot.conf")])
+    # Its own process group: the teardown stops Dovecot and every process it started at
+    # once (the master alone waits seconds for its children to wind down).
+    process = subprocess.Popen([binary, "-F", "-c", str(root / "dovecot.conf")], start_new_session=True)
     try:
         if not wait_until_listening(port, process, seconds=10):
             log = (root / "dovecot.log").read_text() if (root / "dovecot.log").exists() else ""
             raise RuntimeError(f"Dovecot did not start:\n{log}")
         yield ImapServer(root, port, tls=tls_files is not None, starttls=starttls)
     finally:
-        process.terminate()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
         try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+            process.wait(0.5)
+        except subprocess.TimeoutExpired:  # nothing of a test's Dovecot needs a clean shutdown
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
             process.wait()
         shutil.rmtree(root, ignore_errors=True)
