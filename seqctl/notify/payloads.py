@@ -12,6 +12,7 @@ bytes and headers out.
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import datetime
 from typing import Any
@@ -39,8 +40,12 @@ def webhook_body(event: str, data: dict[str, Any], occurred_at: datetime) -> byt
 
 def signed_headers(secret: str, webhook_id: str, body: bytes, sent_at: datetime) -> dict[str, str]:
     """The Standard Webhooks headers of one attempt (ValueError for a secret that is not
-    `whsec_` + base64)."""
+    `whsec_` + base64: the library would take its stray characters silently, and every
+    signature would then fail at the receiver)."""
+    encoded = secret.removeprefix("whsec_")
     try:
+        if not encoded or not base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True):
+            raise ValueError("empty")
         signature = Webhook(secret).sign(webhook_id, sent_at, body)
     except Exception as exc:  # the library raises its own and binascii's errors
         raise ValueError("the secret is not a Standard Webhooks secret (whsec_ + base64)") from exc
