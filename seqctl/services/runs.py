@@ -31,9 +31,11 @@ def metrics_path(option: str | None) -> str | None:
 def observed(
     db: Database, job: str, work: Callable[[], Result], judge: Callable[[Result], Outcome], *, now: datetime,
     metrics_file: str | None = None, deliver_budget_s: float = AFTER_COMMAND_BUDGET_S, ping: bool = True,
+    write_metrics: bool = True,
 ) -> tuple[Result, DeliveryReport]:  # fmt: skip
     """Run `work` with its pings, then deliver notifications and write the metrics. With
-    `ping` False (a worker's cycle in between its once-a-minute pings) only a failure pings."""
+    `ping` False (a worker's cycle in between its once-a-minute pings) only a failure pings;
+    with `write_metrics` False (a worker's cycle between its metrics writes) the file waits."""
     url = (os.environ.get(HEALTHCHECK_VARIABLE) or "").rstrip("/")
     if url and ping:
         _ping(f"{url}/start")
@@ -42,11 +44,13 @@ def observed(
     except Exception as exc:
         if url:
             _ping(f"{url}/fail", f"{job}: {type(exc).__name__}: {exc}".splitlines()[0])
-        _write_metrics(db, job, metrics_file, now, ok=False)
+        if write_metrics:
+            _write_metrics(db, job, metrics_file, now, ok=False)
         raise
     delivered = deliver_due(db, now=now, budget_s=deliver_budget_s)
     outcome = judge(result)
-    _write_metrics(db, job, metrics_file, now, ok=outcome.ok)
+    if write_metrics:
+        _write_metrics(db, job, metrics_file, now, ok=outcome.ok)
     if url and (ping or not outcome.ok):
         _ping(url if outcome.ok else f"{url}/fail", f"{job}: {outcome.line}")
     return result, delivered

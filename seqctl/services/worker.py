@@ -24,6 +24,9 @@ from seqctl.store.db import Database
 SHORTEST_SLEEP = timedelta(milliseconds=200)  # a due time just passed: tick again, but never spin
 WORKER_BUDGET_S = 5.0  # notification delivery per cycle
 PING_EVERY = timedelta(minutes=1)  # health pings at most this often while all is well
+# The metrics file at most this often: its counts scan the enrollments, and scrapers read
+# it every 15 s or more anyway.
+METRICS_EVERY = timedelta(seconds=15)
 
 
 @dataclass
@@ -44,11 +47,16 @@ class Worker:
         self.totals = WorkerTotals()
         self._next_sync: datetime | None = None
         self._last_ping: datetime | None = None
+        self._last_metrics: datetime | None = None
 
     def run(self) -> WorkerTotals:
         while not self.stop.is_set():
             self.cycle()
-            self.stop.wait(self._sleep().total_seconds())
+            try:
+                wait = self._sleep()
+            except Exception:  # the database is unreachable: try again in a while
+                wait = self.tick_every
+            self.stop.wait(wait.total_seconds())
         return self.totals
 
     def cycle(self) -> None:
@@ -58,9 +66,12 @@ class Worker:
         now = self.clock()
         tick = Tick(self.db, now=now, lease=self.lease, should_stop=self.stop.is_set)
         ping = self._last_ping is None or now - self._last_ping >= PING_EVERY
+        metrics = self._last_metrics is None or now - self._last_metrics >= METRICS_EVERY
         try:
-            report, _ = observed(self.db, "worker", tick.run, TickReport.outcome, now=now, metrics_file=self.metrics_file,
-                                 deliver_budget_s=WORKER_BUDGET_S, ping=ping)  # fmt: skip
+            report, _ = observed(
+                self.db, "worker", tick.run, TickReport.outcome, now=now,
+                metrics_file=self.metrics_file, write_metrics=metrics, deliver_budget_s=WORKER_BUDGET_S, ping=ping,
+            )  # fmt: skip
         except Exception:  # a database outage, say: the next cycle tries again (a cron tick would too)
             self.totals.failed_cycles += 1
             return
@@ -68,6 +79,8 @@ class Worker:
             self.totals.cycles += 1
         if ping or not report.outcome().ok:
             self._last_ping = now
+        if metrics:
+            self._last_metrics = now
         self.totals.sent += report.sent
         if self.sync_every is not None and not self.stop.is_set() and (self._next_sync is None or now >= self._next_sync):
             self._next_sync = now + self.sync_every

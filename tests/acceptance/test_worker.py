@@ -58,7 +58,8 @@ def wait_for(outbox: Path, count: int, seconds: float) -> int:
 def test_emails_due_within_the_minute_go_out_within_seconds(cli: Cli, tmp_path: Path, outbox: Path) -> None:
     due = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=4)
     enroll(cli, tmp_path, [f"p{i}@example.org" for i in range(10)], due)
-    process = worker(cli, tmp_path, "--tick-every", "60s", "--sync-every", "0")  # a cron-like pace …
+    metrics = tmp_path / "seqctl.prom"
+    process = worker(cli, tmp_path, "--tick-every", "60s", "--sync-every", "0", "--metrics-file", str(metrics))  # a cron-like pace …
     try:
         assert wait_for(outbox, 10, 30) == 10  # … yet it wakes when the emails fall due
         done_at = datetime.now(UTC)
@@ -71,6 +72,7 @@ def test_emails_due_within_the_minute_go_out_within_seconds(cli: Cli, tmp_path: 
         sent = datetime.fromisoformat(message["Date"].datetime.isoformat())
         assert timedelta(0) <= sent - due < timedelta(seconds=3)
     assert "worker: stopped after" in err
+    assert 'seqctl_last_success_timestamp_seconds{job="worker"}' in metrics.read_text()
 
 
 def test_sigterm_mid_batch_exits_0_with_nothing_lost_or_doubled(cli: Cli, tmp_path: Path, outbox: Path) -> None:
