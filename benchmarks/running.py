@@ -1,6 +1,7 @@
 """Running it for real (issue 16): notification delivery rate, and the worker's lateness.
 
     python benchmarks/running.py [--notifications 2000] [--per-minute 10000] [--minutes 2] [--repeat 3]
+                                 [--postgres URL]   (the worker's lateness on Postgres too)
 
 - Delivery: N `enrolled` notifications (Standard Webhooks JSON, signed) to a receiver on
   loopback that answers 204 at once; the rate is N / the wall time of one
@@ -29,7 +30,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run import median, populate, seqctl, sqlite_db
+from run import median, populate, postgres_db, seqctl, sqlite_db
 
 NOTIFY = """\
 notify:
@@ -70,12 +71,12 @@ def bench_delivery(n: int, repeat: int) -> dict[str, Any]:
     return {"notifications": n, "per_s": round(median(rates)), "runs": [round(r) for r in rates]}
 
 
-def bench_worker_lateness(per_minute: int, minutes: int) -> dict[str, Any]:
+def bench_worker_lateness(per_minute: int, minutes: int, db_factory: Any = sqlite_db) -> dict[str, Any]:
     rng = random.Random(11)
     total = per_minute * minutes
     start = datetime.now(UTC) + timedelta(seconds=40)  # after the set-up below
     due = sorted(start + timedelta(seconds=rng.uniform(0, 60 * minutes)) for _ in range(total))
-    with sqlite_db() as (db, workdir):
+    with db_factory() as (db, workdir):
         populate(db, workdir, idle=0, emails=total, email_due=lambda i: due[i])
         outbox = workdir / "outbox"
         contact_due = {f"c{i}@example.com": due[i] for i in range(total)}
@@ -115,13 +116,18 @@ def main() -> None:
     parser.add_argument("--per-minute", type=int, default=10_000)
     parser.add_argument("--minutes", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--postgres", default=None, help="also measure the worker's lateness on this Postgres")
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, SQLite")
     found = bench_delivery(args.notifications, args.repeat)
     print(f"notification delivery: {found['notifications']} in one `notify deliver`: median {found['per_s']}/s (runs {found['runs']})")
-    for run in range(args.repeat):
-        lateness = bench_worker_lateness(args.per_minute, args.minutes)
-        print(f"worker lateness, run {run + 1}: {lateness}")
+    backends: list[tuple[str, Any]] = [("sqlite", sqlite_db)]
+    if args.postgres:
+        backends.append(("postgres", lambda: postgres_db(args.postgres)))
+    for name, factory in backends:
+        for run in range(args.repeat):
+            lateness = bench_worker_lateness(args.per_minute, args.minutes, factory)
+            print(f"worker lateness, {name}, run {run + 1}: {lateness}")
 
 
 if __name__ == "__main__":
