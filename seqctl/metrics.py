@@ -16,6 +16,7 @@ from datetime import datetime
 from prometheus_client import CollectorRegistry, Counter, Gauge, disable_created_metrics, write_to_textfile
 from prometheus_client.parser import text_string_to_metric_families
 
+from seqctl.states import NotificationStatus
 from seqctl.store.metrics import Snapshot
 
 LAST_SUCCESS = "seqctl_last_success_timestamp_seconds"
@@ -64,10 +65,10 @@ def write(path: str, snapshot: Snapshot, *, job: str, succeeded_at: datetime | N
     for mailbox, is_paused in sorted(snapshot.mailbox_paused.items()):
         paused.labels(mailbox=mailbox).set(1 if is_paused else 0)
     Gauge("seqctl_notifications_pending", "Notifications not yet delivered.", registry=registry).set(
-        snapshot.notifications.get("pending", 0)
+        snapshot.notifications.get(NotificationStatus.PENDING, 0)
     )
     Gauge("seqctl_notifications_failed", "Notifications that gave up (seqctl notifications --failed).",
-          registry=registry).set(snapshot.notifications.get("failed", 0))  # fmt: skip
+          registry=registry).set(snapshot.notifications.get(NotificationStatus.FAILED, 0))  # fmt: skip
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     write_to_textfile(path, registry)

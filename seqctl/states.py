@@ -47,6 +47,19 @@ class SequenceStatus(StrEnum):
     ARCHIVED = "archived"  # retired: its enrollments exited, nothing can be enrolled
 
 
+class NotificationStatus(StrEnum):
+    PENDING = "pending"  # not delivered yet: due at `next_attempt_at`
+    DELIVERED = "delivered"
+    FAILED = "failed"  # gave up after its retry window (`seqctl notifications retry ID`)
+
+
+class AuthState(StrEnum):
+    """A mailbox's OAuth authorisation."""
+
+    AUTHORISED = "authorised"
+    EXPIRED = "expired"  # the provider refused to renew it: `seqctl auth login KEY`
+
+
 class SendStatus(StrEnum):
     SENDING = "sending"  # the intent is committed; the outcome is not yet
     SENT = "sent"

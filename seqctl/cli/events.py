@@ -69,11 +69,11 @@ def events_import(
     Example: seqctl events import sendgrid-events.json --format sendgrid
     """
     from seqctl.services.events_import import import_events
-    from seqctl.services.notify_delivery import deliver
+    from seqctl.services.runs import deliver_due
 
     db, at = database(), now()
     report = import_events(db, file, fmt, now=at)
-    delivered = deliver(db, now=at)  # the notifications the events caused
+    delivered = deliver_due(db, now=at)  # the notifications the events caused
     for problem in delivered.errors:
         output.note(problem)
     if as_json:

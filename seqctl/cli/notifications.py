@@ -68,9 +68,9 @@ def notify_deliver(
 
     Example: seqctl notify deliver --budget 30
     """
-    from seqctl.services.notify_delivery import deliver
+    from seqctl.services.runs import deliver_due
 
-    report = deliver(database(), now=now(), budget_s=budget)
+    report = deliver_due(database(), now=now(), budget_s=budget)
     if as_json:
         output.print_json({**report.counts(), "errors": report.errors})
         return

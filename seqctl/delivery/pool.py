@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from seqctl import settings
-from seqctl.delivery.message import split_address
 from seqctl.delivery.transports import (
     BearerToken,
     MaildirTransport,
@@ -58,9 +57,7 @@ def transport_for(mailbox: Mailbox, *, bearer: BearerSource | None = None) -> Tr
             return _Unusable(f"mailbox {mailbox.key}: logs in with oauth, which this command cannot do")
     try:
         token = bearer(mailbox) if bearer is not None and mailbox.oauth is not None else None
-        return SmtpTransport(
-            SmtpSettings.from_url(url, tls_policy(mailbox), bearer=token, account=split_address(mailbox.from_)[1])
-        )
+        return SmtpTransport(SmtpSettings.from_url(url, tls_policy(mailbox), bearer=token))
     except InvalidInput as exc:
         return _Unusable(f"mailbox {mailbox.key}: {exc}")
 

@@ -87,7 +87,10 @@ class BearerExchange:
 class BearerToken(Protocol):
     """A mailbox's OAuth access token, fetched when a connection logs in: `__call__`
     gives a good one (AuthorisationExpired, TokenUnavailable when it cannot); `refused`
-    says the server turned the last one down, so the next call gets a fresh one."""
+    says the server turned the last one down, so the next call gets a fresh one;
+    `account` is whom it logs in as when the server's URL names no user."""
+
+    account: str
 
     def __call__(self) -> str: ...
 

@@ -187,19 +187,17 @@ class SmtpSettings:
     bearer: BearerToken | None = field(default=None, compare=False)  # OAuth instead of the password
 
     @classmethod
-    def from_url(
-        cls, url: str, tls: TlsPolicy | None = None, *, bearer: BearerToken | None = None, account: str | None = None
-    ) -> SmtpSettings:
+    def from_url(cls, url: str, tls: TlsPolicy | None = None, *, bearer: BearerToken | None = None) -> SmtpSettings:
         """`smtp://user:pass@host:587` (STARTTLS when offered) or `smtps://…:465`, with
         optional `?tls=require&ca_file=/path` over the mailbox's `tls`. With `bearer`, the
-        login is XOAUTH2 as the URL's user, else as `account`."""
+        login is XOAUTH2 as the URL's user, else as the token's account."""
         parts = parse_server_url(
             url, kind="SMTP URL", ports={"smtp": 587, "smtps": 465}, example="smtp://user:pass@host:587"
         )
         return cls(
             host=parts.host,
             port=parts.port,
-            username=parts.username or (account if bearer else None),
+            username=parts.username or (bearer.account if bearer else None),
             password=parts.password,
             implicit_tls=parts.scheme == "smtps",
             tls=(tls or TlsPolicy()).with_query(parts.query, where="SMTP URL"),

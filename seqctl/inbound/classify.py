@@ -110,12 +110,13 @@ def classify(raw: bytes) -> Classified:
     if report is not None:
         return report
     listed = bool(header(message, "List-Id") or header(message, "List-Post"))
+    own = own_text(message)  # read once: the return date, the request and the reply's words all come from it
     if not listed and _is_automatic(message):
         when = base.sent_at.date() if base.sent_at else None
-        return replace(base, kind=AUTO_REPLY, returns_on=return_date(own_text(message), when))
-    if not listed and _asks_to_unsubscribe(message, base.subject):
+        return replace(base, kind=AUTO_REPLY, returns_on=return_date(own, when))
+    if not listed and _asks_to_unsubscribe(own, base.subject):
         return replace(base, kind=UNSUBSCRIBE)
-    return replace(base, text=own_text(message).strip()[:REPLY_TEXT_CHARS])
+    return replace(base, text=own.strip()[:REPLY_TEXT_CHARS])
 
 
 def _basics(message: Message) -> Classified:
@@ -217,10 +218,10 @@ def _asks(text: str) -> bool:
     return any(not _NEGATED.search(text[max(0, m.start() - 40) : m.start()]) for m in _UNSUBSCRIBE.finditer(text))
 
 
-def _asks_to_unsubscribe(message: Message, subject: str) -> bool:
+def _asks_to_unsubscribe(own_words: str, subject: str) -> bool:
     if _asks(subject) and not re.match(r"^\s*(re|aw|sv|fwd?)\s*:", subject, re.I):
         return True
-    own = "\n".join(line for line in own_text(message).splitlines() if not _FOOTER_LINE.search(line))
+    own = "\n".join(line for line in own_words.splitlines() if not _FOOTER_LINE.search(line))
     return _asks(own) or (_asks(subject) and not own.strip())
 
 

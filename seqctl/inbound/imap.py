@@ -47,12 +47,13 @@ class ImapTarget:
 
 
 def parse_imap_url(
-    url: str, *, where: str, tls: TlsPolicy | None = None, bearer: BearerToken | None = None, account: str = ""
+    url: str, *, where: str, tls: TlsPolicy | None = None, bearer: BearerToken | None = None
 ) -> ImapTarget:
     """`imaps://user:pass@host:993/INBOX` (implicit TLS) or `imap://…:143/Folder`
     (STARTTLS when the server offers it), with optional `?tls=require&ca_file=/path` over
     the mailbox's `tls`. User and password are percent-decoded. With `bearer` the login is
-    XOAUTH2 (or OAUTHBEARER) as the URL's user, else as `account`, and there is no password."""
+    XOAUTH2 (or OAUTHBEARER) as the URL's user, else as the token's account, and there is no
+    password."""
     parts = parse_server_url(
         url, kind=f"{where}: IMAP URL", ports={"imap": 143, "imaps": 993},
         example="imaps://user:pass@host:993/INBOX",
@@ -60,14 +61,14 @@ def parse_imap_url(
     if bearer is not None:
         if parts.password is not None:
             raise InvalidInput(f"{where}: the IMAP URL holds a password, but the mailbox logs in with oauth")
-        if not (parts.username or account):
+        if not (parts.username or bearer.account):
             raise InvalidInput(f"{where}: the IMAP URL needs the user to log in as (imaps://user@host/INBOX)")
     elif not parts.username or parts.password is None:
         raise InvalidInput(f"{where}: the IMAP URL needs a user and a password (imaps://user:pass@host/INBOX)")
     return ImapTarget(
         host=parts.host,
         port=parts.port,
-        user=parts.username or account,
+        user=parts.username or (bearer.account if bearer else ""),
         password=parts.password or "",
         bearer=bearer,
         folder=parts.path.lstrip("/") or "INBOX",

@@ -226,9 +226,7 @@ def _exit(tx: Any, catalog: Catalog, e: Enrollment, reason: str, detail: str, no
         tx, enrollment_id=e.id, step_id=e.current_step, kind="exit", outcome="exited", at=now,
         detail={"reason": reason, "why": detail},
     )  # fmt: skip
-    data = enrollment_data(enrollment_id=e.id, email=e.email, sequence=e.sequence_key, step=e.current_step,
-                           reason=reason, detail=detail)  # fmt: skip
-    catalog.notifier.record(tx, "exited", data, at=now, now=now, sequence=e.sequence_key, enrollment_id=e.id)
+    catalog.notifier.exited(tx, e, reason=reason, detail=detail, now=now)
     return True
 
 

@@ -39,7 +39,7 @@ from seqctl.inbound.imap import FETCH_CHUNK, ImapError, ImapFolder, ImapTarget, 
 from seqctl.services.catalog import Catalog
 from seqctl.services.events import apply_event
 from seqctl.services.mailboxes import hold_for_authorisation
-from seqctl.services.oauth_tokens import account_of, bearer_source, is_authorisation_reason
+from seqctl.services.oauth_tokens import bearer_source, is_authorisation_reason
 from seqctl.services.progress import calendar_of
 from seqctl.services.tick_report import Outcome
 from seqctl.states import RUNNABLE, EventType
@@ -148,7 +148,7 @@ def sync_imap(
         try:
             target = parse_imap_url(
                 url, where=f"mailbox {key} imap", tls=tls_policy(mailbox),
-                bearer=tokens(mailbox) if mailbox.oauth else None, account=account_of(mailbox),
+                bearer=tokens(mailbox) if mailbox.oauth else None,
             )  # fmt: skip
             with db.holding():
                 _sync_folder(db, catalog, key, target, now=now, away_days=away_days, report=report)

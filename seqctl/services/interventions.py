@@ -9,7 +9,6 @@ from typing import Any
 from seqctl.engine.schedule import step_due_at
 from seqctl.errors import InvalidInput, NotFound
 from seqctl.services.catalog import Catalog
-from seqctl.services.notifying import enrollment_data
 from seqctl.services.progress import calendar_of, resume_time
 from seqctl.states import (
     OPEN,
@@ -69,9 +68,7 @@ def cancel(db: Database, targets: list[Enrollment], *, now: datetime) -> list[in
     with db.write() as tx:
         ended = [e for e in targets if cancel_in(tx, e, now, detail)]
         for e in ended:
-            data = enrollment_data(enrollment_id=e.id, email=e.email, sequence=e.sequence_key, step=e.current_step,
-                                   reason=ExitReason.MANUAL, detail=detail)  # fmt: skip
-            notifier.record(tx, "exited", data, at=now, now=now, sequence=e.sequence_key, enrollment_id=e.id)
+            notifier.exited(tx, e, reason=ExitReason.MANUAL, detail=detail, now=now)
         return [e.id for e in ended]
 
 

@@ -19,6 +19,7 @@ from seqctl.services.catalog import Catalog
 from seqctl.services.mailboxes import resume_after_login
 from seqctl.services.oauth_tokens import (
     account_of,
+    new_tokens,
     oauth_client,
     store_tokens,
     unauthorised_reason,
@@ -48,13 +49,10 @@ def login(
     if secret is None:
         raise InvalidInput("SEQCTL_SECRET must be set: it seals the mailbox's tokens in the database")
     oauth = oauth_client(mailbox)
-    account = account_of(mailbox)
-    provider = oauth.provider
+    account, provider = oauth.subject, oauth.provider
     if oauth.service_account is not None:
         try:
-            tokens = client.service_account_token(
-                provider, oauth.service_account, oauth.subject, issued_at=int(real_now().timestamp())
-            )
+            tokens = new_tokens(oauth, None, real_now=real_now())
         except (RefreshRefused, TokenUnavailable) as exc:
             raise client.LoginFailed(f"the service account cannot act for {account}: {exc.message}") from None
     elif provider.flow == DEVICE:

@@ -33,7 +33,6 @@ from seqctl.services.tick_report import DeliveryReport
 from seqctl.store import contacts as contact_store
 from seqctl.store import enrollments as enrollment_store
 from seqctl.store import notifications as notification_store
-from seqctl.store.claims import notifications_due
 from seqctl.store.db import Database
 from seqctl.store.notifications import Notification
 
@@ -57,16 +56,14 @@ class _Undeliverable(Exception):
 
 
 def deliver(
-    db: Database, *, now: datetime, budget_s: float = 3.0,
+    db: Database, *, now: datetime, budget_s: float,
     clock: Callable[[], float] = time.monotonic, real_now: Callable[[], datetime] = real_clock,
 ) -> DeliveryReport:  # fmt: skip
     """Deliver what is due, within `budget_s` seconds; what is left stays due. A claimed
     batch is settled in one transaction (a crash before it only means those are sent
-    again: at least once); the lease outlasts the longest a batch can take."""
+    again: at least once); the lease outlasts the longest a batch can take. Callers go
+    through `runs.deliver_due`, which asks first whether anything is due."""
     report = DeliveryReport()
-    with db.read() as tx:
-        if not notifications_due(tx, now):
-            return report
     from seqctl.notify.http import Poster  # requests: imported only when there is something to post
 
     deadline = clock() + budget_s

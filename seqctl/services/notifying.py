@@ -16,6 +16,7 @@ from typing import Any
 from seqctl.spec.notify import NotifyTarget
 from seqctl.store import notifications as notification_store
 from seqctl.store.db import Tx
+from seqctl.store.records import Enrollment
 
 RETRY_FOR = timedelta(hours=24)  # a notification is retried this long, then failed
 STEP = "step"  # the event of a `notify` action step: only its named target hears it
@@ -61,6 +62,12 @@ class Notifier:
         rows = self.rows(event, data, **where)
         notification_store.add(tx, rows)
         return len(rows)
+
+    def exited(self, tx: Tx, e: Enrollment, *, reason: str, detail: str | None, now: datetime) -> None:
+        """An enrollment ended outside a tick (an event's exit rule, an operator's cancel)."""
+        data = enrollment_data(enrollment_id=e.id, email=e.email, sequence=e.sequence_key, step=e.current_step,
+                               reason=reason, detail=detail)  # fmt: skip
+        self.record(tx, "exited", data, at=now, now=now, sequence=e.sequence_key, enrollment_id=e.id)
 
 
 def enrollment_data(

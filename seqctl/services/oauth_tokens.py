@@ -239,6 +239,7 @@ class MailboxToken:
         real_now: Callable[[], datetime] = real_clock,
     ) -> None:  # fmt: skip
         self.db, self.mailbox_key, self.oauth, self.secret, self.real_now = db, mailbox_key, oauth, secret, real_now
+        self.account = oauth.subject  # `account_of` the mailbox: one rule for SMTP, IMAP and the provider
 
     def __call__(self) -> str:
         return access_token(self.db, self.mailbox_key, self.oauth, secret=self.secret, real_now=self.real_now)

@@ -9,11 +9,12 @@ from datetime import datetime
 
 from sqlalchemy import Connection, delete, select, update
 
+from seqctl.states import AuthState
 from seqctl.store.db import insert_for
 from seqctl.store.tables import MailboxAuthRow, table_of
 
 A = table_of(MailboxAuthRow)
-AUTHORISED, EXPIRED = "authorised", "expired"
+AUTHORISED, EXPIRED = AuthState.AUTHORISED, AuthState.EXPIRED
 
 
 @dataclass(frozen=True)

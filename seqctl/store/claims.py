@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Integer, String, and_, column, func, not_, or_, select, table, text, update
 
-from seqctl.states import RUNNABLE, WaitingReason, status_in_sql
+from seqctl.states import RUNNABLE, NotificationStatus, WaitingReason, status_in_sql
 from seqctl.store.columns import UTCDateTime
 from seqctl.store.records import Claim
 
@@ -47,7 +47,7 @@ def notifications_due(tx: Connection, now: datetime) -> bool:
     """Whether a notification is due for delivery (asked after every run, so asked here,
     without the table models)."""
     n = _notifications.c
-    found = select(n.id).where(n.status == "pending", n.next_attempt_at <= now).limit(1)
+    found = select(n.id).where(n.status == NotificationStatus.PENDING, n.next_attempt_at <= now).limit(1)
     return tx.execute(found).first() is not None
 
 

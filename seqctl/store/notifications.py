@@ -9,14 +9,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, insert, select, update
 
+from seqctl.states import NotificationStatus
 from seqctl.store.catalog import upsert_definition
 from seqctl.store.tables import NotificationRow, NotifyTargetRow, table_of
 
 N = table_of(NotificationRow)
 T = table_of(NotifyTargetRow)
-PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
+PENDING, DELIVERED, FAILED = NotificationStatus.PENDING, NotificationStatus.DELIVERED, NotificationStatus.FAILED
 
 
 @dataclass(frozen=True)
@@ -117,15 +118,3 @@ def listing(tx: Connection, *, status: str | None, limit: int) -> list[dict[str,
     if status is not None:
         query = query.where(N.c.status == status)
     return [dict(row._mapping) for row in tx.execute(query)]
-
-
-def counts(tx: Connection) -> dict[str, int]:
-    """How many notifications are pending, delivered and failed."""
-    found = {PENDING: 0, DELIVERED: 0, FAILED: 0}
-    for status, count in tx.execute(select(N.c.status, func.count()).group_by(N.c.status)):
-        found[status] = int(count)
-    return found
-
-
-def next_due(tx: Connection) -> datetime | None:
-    return tx.execute(select(func.min(N.c.next_attempt_at)).where(N.c.status == PENDING)).scalar()
